@@ -1,0 +1,137 @@
+//! `wasmlens run`: runs a wasi:cli command component once, like `wasmtime run`, inside a
+//! `ComponentInvocation` span with its `ComponentInstantiation`.
+
+use opentelemetry::Context;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::TraceContextExt as _;
+use std::path::Path;
+use std::sync::Arc;
+use wasmlens_engine::{
+    ComponentTelemetry, GuestEnv, GuestFailure, GuestOutput, GuestState, Limits, Passthrough,
+    Runtime, new_store, record_failure, require_export,
+};
+use wasmlens_telemetry::names::trigger;
+use wasmlens_telemetry::{GuestLogEmitter, GuestStream, Instruments, Telemetry};
+use wasmtime::component::Linker;
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+/// Exit code of a run whose guest failed (trapped, or hit a limit), as `wasmtime run`.
+pub const FAILURE_EXIT_CODE: i32 = 134;
+
+/// A loaded command component, ready to run.
+pub struct Command {
+    pre: CommandPre<GuestState>,
+    telemetry: ComponentTelemetry,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// The guest returned or exited; this is its exit code.
+    Exited(i32),
+    /// The guest trapped or hit a limit.
+    Failed(GuestFailure),
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunOutcome::Exited(code) => *code,
+            RunOutcome::Failed(_) => FAILURE_EXIT_CODE,
+        }
+    }
+}
+
+impl Command {
+    /// Loads the component at `path`, refusing one that is not a wasi:cli command.
+    pub fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Self> {
+        let engine = runtime.engine();
+        let component = wasmlens_engine::load_component(engine, path)?;
+        require_export(
+            engine,
+            &component,
+            path,
+            "wasi:cli/run",
+            "`wasmlens run` runs wasi:cli commands; serve a wasi:http component with `wasmlens serve`",
+        )?;
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(CommandPre::new)
+            .map_err(|err| anyhow::anyhow!("{} cannot be run: {err:#}", path.display()))?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let id = path
+            .file_stem()
+            .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+        Ok(Command {
+            pre,
+            telemetry: ComponentTelemetry::new(&id, &name, trigger::CLI, "wasi:cli/run.run"),
+        })
+    }
+
+    /// Runs the command once under `parent` (the trace it continues, or an empty context).
+    /// The guest's stdout and stderr pass through to the host's and become log records.
+    pub async fn run(
+        &self,
+        telemetry: &Telemetry,
+        instruments: &Instruments,
+        env: &GuestEnv,
+        limits: &Limits,
+        parent: &Context,
+    ) -> anyhow::Result<RunOutcome> {
+        let id: Arc<str> = self.telemetry.id.clone();
+        let logs = telemetry
+            .logger()
+            .map(|logger| GuestLogEmitter::new(logger.clone(), id));
+        let stdout = GuestOutput::new(GuestStream::Stdout, Passthrough::Stdout, logs.clone());
+        let stderr = GuestOutput::new(GuestStream::Stderr, Passthrough::Stderr, logs);
+        let wasi = env.wasi_ctx(stdout, stderr)?;
+        let mut store = new_store(self.pre.engine(), GuestState::new(wasi, limits), limits)?;
+
+        let invocation = self.telemetry.start_invocation(telemetry, parent, true);
+        let (instantiation, _) = self.telemetry.start_instantiation(telemetry, &invocation);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .with_context(instantiation.clone())
+            .await;
+        let outcome = match instance {
+            Err(err) => {
+                let failure = GuestFailure::classify(&err, true);
+                record_failure(&instantiation, &failure);
+                instantiation.span().end();
+                RunOutcome::Failed(failure)
+            }
+            Ok(command) => {
+                instantiation.span().end();
+                let result = command
+                    .wasi_cli_run()
+                    .call_run(&mut store)
+                    .with_context(invocation.clone())
+                    .await;
+                match result {
+                    Ok(Ok(())) => RunOutcome::Exited(0),
+                    Ok(Err(())) => RunOutcome::Exited(1),
+                    Err(err) => match err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                        Some(exit) => RunOutcome::Exited(exit.0),
+                        None => {
+                            tracing::debug!("guest failure: {err:?}");
+                            RunOutcome::Failed(GuestFailure::classify(&err, false))
+                        }
+                    },
+                }
+            }
+        };
+        if let RunOutcome::Failed(failure) = &outcome {
+            record_failure(&invocation, failure);
+        }
+        self.telemetry
+            .count_invocation(instruments, matches!(outcome, RunOutcome::Exited(0)));
+        invocation.span().end();
+        Ok(outcome)
+    }
+}

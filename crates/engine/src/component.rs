@@ -1,0 +1,57 @@
+//! Loading a component, with errors that say what is wrong and what to do.
+
+use anyhow::{Context as _, bail};
+use std::path::Path;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Compiles the component at `path` (binary or text). A core module, a file that is not
+/// WebAssembly, or one that does not validate is refused with an error naming the file.
+pub fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
+    if bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        bail!(
+            "{shown} is a core WebAssembly module, not a component. wasmlens runs WASI 0.2 \
+             components; make one with `wasm-tools component new {shown} --adapt \
+             wasi_snapshot_preview1.command.wasm -o app.wasm` (the adapter ships with wasmtime)"
+        );
+    }
+    Component::new(engine, &bytes)
+        .map_err(|err| anyhow::anyhow!("{shown} is not a valid component: {err:#}"))
+}
+
+/// The names of the interfaces and functions a component exports.
+pub fn describe_exports(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// Refuses a component that does not export `interface` (matched without its version,
+/// so `wasi:cli/run` accepts any `wasi:cli/run@0.2.x`). `hint` says what the command
+/// needs and what to do instead.
+pub fn require_export(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+    interface: &str,
+    hint: &str,
+) -> anyhow::Result<()> {
+    let exports = describe_exports(engine, component);
+    let matches = |name: &String| name.split('@').next() == Some(interface);
+    if exports.iter().any(matches) {
+        return Ok(());
+    }
+    let exported = if exports.is_empty() {
+        "nothing".to_owned()
+    } else {
+        exports.join(", ")
+    };
+    bail!(
+        "{} does not export {interface}; it exports {exported}. {hint}",
+        path.display()
+    )
+}

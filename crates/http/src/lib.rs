@@ -1,0 +1,14 @@
+//! `wasmlens serve`: serves a wasi:http proxy component over HTTP/1.1. The component is
+//! compiled and pre-instantiated once; each request gets a fresh instance, its own
+//! `HttpRequest` span (continuing the caller's trace) with `ComponentInstantiation` and
+//! `ComponentInvocation` inside, and the request-duration metric.
+
+mod body;
+mod handler;
+mod outbound;
+mod proxy;
+mod server;
+
+pub use outbound::{HostPattern, OutboundPolicy};
+pub use proxy::ProxyComponent;
+pub use server::{ServeOptions, Server, ShutdownReport};

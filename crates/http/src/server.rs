@@ -1,0 +1,154 @@
+//! The HTTP/1.1 server: accepts connections until told to stop, then lets in-flight
+//! requests (and the guests still streaming their bodies) finish, within a bound.
+
+use crate::handler::{Handler, RequestLimits};
+use crate::proxy::ProxyComponent;
+use anyhow::Context as _;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use wasmlens_telemetry::{Instruments, Telemetry};
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// Requests handled at once; more wait for a slot.
+    pub max_concurrent_requests: usize,
+    /// The request line and headers together; beyond, the client gets a 431.
+    pub max_header_bytes: usize,
+    /// The request body; a larger declared length gets a 413, a larger streamed body
+    /// fails the guest's read.
+    pub max_body_bytes: u64,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_timeout: Duration,
+    /// `http.route` of the component's requests.
+    pub route: String,
+}
+
+/// How shutdown went.
+#[derive(Debug)]
+pub struct ShutdownReport {
+    /// Whether every in-flight request finished before the timeout.
+    pub drained: bool,
+    pub took: Duration,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    drained: mpsc::Receiver<()>,
+    options: ServeOptions,
+}
+
+impl Server {
+    pub async fn bind(
+        component: ProxyComponent,
+        telemetry: Arc<Telemetry>,
+        instruments: Arc<Instruments>,
+        options: ServeOptions,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?;
+        let (drain, drained) = mpsc::channel(1);
+        let handler = Arc::new(Handler::new(
+            component,
+            &options.route,
+            telemetry,
+            instruments,
+            RequestLimits {
+                max_body_bytes: options.max_body_bytes,
+            },
+            options.max_concurrent_requests,
+            drain,
+        ));
+        Ok(Server {
+            listener,
+            handler,
+            drained,
+            options,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
+        let Server {
+            listener,
+            handler,
+            mut drained,
+            options,
+        } = self;
+        let local = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let graceful = GracefulShutdown::new();
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .max_buf_size(options.max_header_bytes.max(8192))
+            .keep_alive(true);
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: keep serving who we have.
+                        tracing::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let handler = handler.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let handler = handler.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(handler.handle(request, peer, local).await)
+                }
+            });
+            let connection =
+                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!("connection from {peer}: {err}");
+                }
+            });
+        }
+        drop(listener);
+        let started = std::time::Instant::now();
+        tracing::info!(
+            "shutting down: waiting up to {:?} for in-flight requests",
+            options.shutdown_timeout
+        );
+        // Guests hold a clone of the drain sender while they run; once the connections
+        // are closed and the handler is dropped, `recv` ends when the last guest does.
+        drop(handler);
+        let drained = tokio::time::timeout(options.shutdown_timeout, async {
+            graceful.shutdown().await;
+            while drained.recv().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!("shutdown timeout passed with requests still in flight");
+        }
+        ShutdownReport {
+            drained,
+            took: started.elapsed(),
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! What the standard `OTEL_*` variables ask for, read once at startup.
+//!
+//! Only the variables that pick *what* to build are interpreted here (exporters,
+//! protocols, propagators, the kill switch). Those the SDK and the OTLP exporter read
+//! themselves (endpoints, headers, compression, the sampler, batch sizes) are left to
+//! them, so wasmlens follows the specification exactly as the SDK implements it; where
+//! the SDK would silently ignore a malformed value, it is checked here so that the user
+//! hears about it. Every problem is reported once, naming the variable and its value,
+//! and the default is used.
+
+use std::fmt;
+
+/// Where a signal's data goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exporter {
+    /// OTLP to a collector or backend.
+    Otlp(Protocol),
+    /// Human-readable records on stdout, for development.
+    Console,
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+impl Protocol {
+    fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Some(Self::Grpc),
+            "http/protobuf" => Some(Self::HttpProtobuf),
+            "http/json" => Some(Self::HttpJson),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_otlp(self) -> opentelemetry_otlp::Protocol {
+        match self {
+            Self::Grpc => opentelemetry_otlp::Protocol::Grpc,
+            Self::HttpProtobuf => opentelemetry_otlp::Protocol::HttpBinary,
+            Self::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+            Self::HttpJson => "http/json",
+        })
+    }
+}
+
+/// One of the three signals, with the names of its variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Traces => "traces",
+            Self::Metrics => "metrics",
+            Self::Logs => "logs",
+        }
+    }
+
+    fn exporter_var(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_TRACES_EXPORTER",
+            Self::Metrics => "OTEL_METRICS_EXPORTER",
+            Self::Logs => "OTEL_LOGS_EXPORTER",
+        }
+    }
+
+    pub(crate) fn endpoint_var(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            Self::Metrics => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            Self::Logs => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        }
+    }
+
+    fn protocol_var(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            Self::Metrics => "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            Self::Logs => "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        }
+    }
+
+    fn timeout_var(self) -> &'static str {
+        match self {
+            Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            Self::Metrics => "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            Self::Logs => "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        }
+    }
+
+    /// The path the specification appends to the general endpoint for OTLP/HTTP.
+    pub(crate) fn http_path(self) -> &'static str {
+        match self {
+            Self::Traces => "/v1/traces",
+            Self::Metrics => "/v1/metrics",
+            Self::Logs => "/v1/logs",
+        }
+    }
+}
+
+/// Which propagators `OTEL_PROPAGATORS` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Propagators {
+    pub tracecontext: bool,
+    pub baggage: bool,
+}
+
+/// Everything wasmlens decided from the environment.
+#[derive(Clone, Debug)]
+pub struct TelemetryConfig {
+    /// `OTEL_SDK_DISABLED=true`: no exporter, no propagation, nothing recorded.
+    pub disabled: bool,
+    pub traces: Vec<Exporter>,
+    pub metrics: Vec<Exporter>,
+    pub logs: Vec<Exporter>,
+    pub propagators: Propagators,
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` contains `http/dup`: emit the old HTTP keys too.
+    pub http_dup_semconv: bool,
+    /// Problems found while reading, one line each, to be reported once.
+    pub problems: Vec<String>,
+}
+
+impl TelemetryConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; empty values count as unset, as the
+    /// specification asks.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut reader = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let disabled = reader.bool("OTEL_SDK_DISABLED", false);
+        let any_endpoint = reader.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+
+        let mut signals = Signal::ALL.map(|signal| reader.exporters(signal, any_endpoint));
+        if disabled {
+            signals = [Vec::new(), Vec::new(), Vec::new()];
+        }
+        let [traces, metrics, logs] = signals;
+
+        let propagators = reader.propagators();
+        let http_dup_semconv = reader
+            .get("OTEL_SEMCONV_STABILITY_OPT_IN")
+            .is_some_and(|v| v.split(',').any(|item| item.trim() == "http/dup"));
+
+        // Values the SDK reads itself but drops silently when malformed.
+        for name in [
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_BSP_SCHEDULE_DELAY",
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            "OTEL_BLRP_SCHEDULE_DELAY",
+            "OTEL_BLRP_EXPORT_TIMEOUT",
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+        ]
+        .into_iter()
+        .chain(Signal::ALL.map(Signal::timeout_var))
+        {
+            reader.check_integer(name);
+        }
+
+        TelemetryConfig {
+            disabled,
+            traces,
+            metrics,
+            logs,
+            propagators: if disabled {
+                Propagators {
+                    tracecontext: false,
+                    baggage: false,
+                }
+            } else {
+                propagators
+            },
+            http_dup_semconv,
+            problems: reader.problems,
+        }
+    }
+
+    pub fn exporters(&self, signal: Signal) -> &[Exporter] {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
+        }
+    }
+}
+
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn problem(&mut self, name: &str, value: &str, expected: &str, default: &str) {
+        self.report(format!(
+            "ignoring {name}={value:?}: expected {expected}; using {default}"
+        ));
+    }
+
+    /// Records a problem unless it is already recorded: a variable shared by the three
+    /// signals (`OTEL_EXPORTER_OTLP_PROTOCOL`) is read three times but reported once.
+    fn report(&mut self, problem: String) {
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
+    }
+
+    fn bool(&mut self, name: &str, default: bool) -> bool {
+        let Some(value) = self.get(name) else {
+            return default;
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                self.problem(name, &value, "true or false", &default.to_string());
+                default
+            }
+        }
+    }
+
+    fn check_integer(&mut self, name: &str) {
+        if let Some(value) = self.get(name)
+            && value.trim().parse::<u64>().is_err()
+        {
+            self.problem(name, &value, "a whole number", "the default");
+        }
+    }
+
+    fn protocol(&mut self, signal: Signal) -> Protocol {
+        const DEFAULT: Protocol = Protocol::HttpProtobuf;
+        for name in [signal.protocol_var(), "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+            if let Some(value) = self.get(name) {
+                match Protocol::parse(&value) {
+                    Some(protocol) => return protocol,
+                    None => {
+                        let default = DEFAULT.to_string();
+                        self.problem(name, &value, "grpc, http/protobuf or http/json", &default);
+                        return DEFAULT;
+                    }
+                }
+            }
+        }
+        DEFAULT
+    }
+
+    /// With no `OTEL_*_EXPORTER`, a signal is exported over OTLP only if an endpoint is
+    /// configured: a host that nobody pointed anywhere exports nothing and connects to
+    /// nothing.
+    fn exporters(&mut self, signal: Signal, any_endpoint: bool) -> Vec<Exporter> {
+        let name = signal.exporter_var();
+        let protocol = self.protocol(signal);
+        let implicit = || {
+            if any_endpoint || (self.lookup)(signal.endpoint_var()).is_some_and(|v| !v.is_empty()) {
+                vec![Exporter::Otlp(protocol)]
+            } else {
+                Vec::new()
+            }
+        };
+        let Some(value) = self.get(name) else {
+            return implicit();
+        };
+        let mut exporters = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "none" => return Vec::new(),
+                "otlp" => exporters.push(Exporter::Otlp(protocol)),
+                "console" | "logging" => exporters.push(Exporter::Console),
+                _ => {
+                    let expected = "otlp, console or none";
+                    self.problem(name, &value, expected, "the default");
+                    return implicit();
+                }
+            }
+        }
+        exporters.dedup();
+        exporters
+    }
+
+    fn propagators(&mut self) -> Propagators {
+        let default = Propagators {
+            tracecontext: true,
+            baggage: true,
+        };
+        let Some(value) = self.get("OTEL_PROPAGATORS") else {
+            return default;
+        };
+        let mut chosen = Propagators {
+            tracecontext: false,
+            baggage: false,
+        };
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "tracecontext" => chosen.tracecontext = true,
+                "baggage" => chosen.baggage = true,
+                "none" => return Propagators { tracecontext: false, baggage: false },
+                other => self.report(format!(
+                    "ignoring {other:?} in OTEL_PROPAGATORS={value:?}: wasmlens supports tracecontext, baggage and none"
+                )),
+            }
+        }
+        chosen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> TelemetryConfig {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TelemetryConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn nothing_configured_exports_nothing() {
+        let c = config(&[]);
+        assert!(c.traces.is_empty() && c.metrics.is_empty() && c.logs.is_empty());
+        assert!(c.problems.is_empty());
+        assert_eq!(
+            c.propagators,
+            Propagators {
+                tracecontext: true,
+                baggage: true
+            }
+        );
+    }
+
+    #[test]
+    fn an_endpoint_turns_otlp_on_with_the_spec_default_protocol() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]);
+        assert_eq!(c.traces, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+        assert_eq!(c.logs, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+    }
+
+    #[test]
+    fn a_signal_endpoint_turns_on_only_that_signal() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://x:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ]);
+        assert_eq!(c.traces, vec![Exporter::Otlp(Protocol::Grpc)]);
+        assert!(c.metrics.is_empty());
+    }
+
+    #[test]
+    fn explicit_exporters_and_lists() {
+        let c = config(&[
+            ("OTEL_TRACES_EXPORTER", "otlp,console"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "console"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ]);
+        assert_eq!(
+            c.traces,
+            vec![Exporter::Otlp(Protocol::HttpJson), Exporter::Console]
+        );
+        assert!(c.metrics.is_empty());
+        assert_eq!(c.logs, vec![Exporter::Console]);
+    }
+
+    #[test]
+    fn bad_values_are_reported_once_each_with_name_and_value() {
+        let c = config(&[
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+            ("OTEL_SDK_DISABLED", "maybe"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "5s"),
+            ("OTEL_PROPAGATORS", "b3,tracecontext"),
+        ]);
+        let all = c.problems.join("\n");
+        for needle in [
+            "OTEL_TRACES_EXPORTER=\"zipkin\"",
+            "OTEL_EXPORTER_OTLP_PROTOCOL=\"carrier-pigeon\"",
+            "OTEL_SDK_DISABLED=\"maybe\"",
+            "OTEL_BSP_SCHEDULE_DELAY=\"5s\"",
+            "\"b3\"",
+        ] {
+            assert_eq!(all.matches(needle).count(), 1, "{needle} in:\n{all}");
+        }
+        assert!(!c.disabled);
+        assert_eq!(
+            c.propagators,
+            Propagators {
+                tracecontext: true,
+                baggage: false
+            }
+        );
+    }
+
+    #[test]
+    fn sdk_disabled_turns_everything_off() {
+        let c = config(&[
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"),
+        ]);
+        assert!(c.disabled && c.traces.is_empty() && c.metrics.is_empty() && c.logs.is_empty());
+        assert!(!c.propagators.tracecontext);
+    }
+
+    #[test]
+    fn propagators_none_and_semconv_dup() {
+        let c = config(&[
+            ("OTEL_PROPAGATORS", "none"),
+            ("OTEL_SEMCONV_STABILITY_OPT_IN", "database, http/dup"),
+        ]);
+        assert_eq!(
+            c.propagators,
+            Propagators {
+                tracecontext: false,
+                baggage: false
+            }
+        );
+        assert!(c.http_dup_semconv);
+    }
+}
