@@ -18,37 +18,38 @@ pub fn build(lookup: impl Fn(&str) -> Option<String>) -> Resource {
         Box::new(EnvResourceDetector::new()),
     ];
     let detected = Resource::builder_empty().with_detectors(&detectors).build();
+    // Without a name from the user, the SDK's detector says `unknown_service:<program>`.
+    let is_placeholder = |k: &opentelemetry::Key, v: &opentelemetry::Value| {
+        k.as_str() == key::SERVICE_NAME && v.as_str().starts_with("unknown_service")
+    };
+    let user_attributes: Vec<KeyValue> = detected
+        .iter()
+        .filter(|(k, v)| !is_placeholder(k, v))
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    let user_has = |name: &str| user_attributes.iter().any(|kv| kv.key.as_str() == name);
 
-    let mut builder = Resource::builder().with_attributes([
+    let mut builder = Resource::builder_empty().with_attributes([
+        KeyValue::new(key::SERVICE_NAME, DEFAULT_SERVICE_NAME),
         KeyValue::new(key::SERVICE_VERSION, env!("CARGO_PKG_VERSION")),
         KeyValue::new(key::SERVICE_INSTANCE_ID, uuid::Uuid::new_v4().to_string()),
         KeyValue::new(key::HOST_NAME, host_name()),
         KeyValue::new(key::PROCESS_PID, i64::from(std::process::id())),
         KeyValue::new(key::OS_TYPE, std::env::consts::OS),
     ]);
-    let service_name = detected
-        .get(&key::SERVICE_NAME.into())
-        .map(|v| v.to_string());
-    if service_name.is_none_or(|name| name.starts_with("unknown_service")) {
-        builder = builder.with_service_name(DEFAULT_SERVICE_NAME);
-    }
-    if detected
-        .get(&key::DEPLOYMENT_ENVIRONMENT_NAME.into())
-        .is_none()
-    {
+    if !user_has(key::DEPLOYMENT_ENVIRONMENT_NAME) {
         let environment = lookup("ENVIRONMENT")
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "development".to_owned());
         builder =
             builder.with_attribute(KeyValue::new(key::DEPLOYMENT_ENVIRONMENT_NAME, environment));
     }
-    // The detected attributes go last so that what the user set wins over the defaults.
+    // The SDK's own (telemetry.sdk.*), then what the user set, which wins over the defaults.
     builder
-        .with_attributes(
-            detected
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        )
+        .with_detector(Box::new(
+            opentelemetry_sdk::resource::TelemetryResourceDetector,
+        ))
+        .with_attributes(user_attributes)
         .build()
 }
 

@@ -1,1 +1,8 @@
-//! placeholder
+//! What the integration tests share: an OTLP receiver that tests start in-process on a
+//! loopback port, the paths of the test guests, and a handle on a running `wasmlens`.
+
+mod process;
+mod receiver;
+
+pub use process::{Wasmlens, guest, http_get};
+pub use receiver::{LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};

@@ -1,0 +1,170 @@
+//! Running the real `wasmlens` binary, and talking HTTP to it.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::sync::Notify;
+
+/// The path of a committed test guest, e.g. `guest("http-hello")`.
+pub fn guest(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../guests/components")
+        .join(format!("{name}.wasm"))
+}
+
+/// A running `wasmlens serve`, with its stderr collected.
+pub struct Wasmlens {
+    child: tokio::process::Child,
+    stderr: Arc<(Mutex<String>, Notify)>,
+    addr: SocketAddr,
+}
+
+impl Wasmlens {
+    /// Starts `wasmlens serve ARGS --listen 127.0.0.1:0` with only `env` in its
+    /// environment, and waits until it says where it listens.
+    pub async fn serve(binary: &str, args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_clear()
+            .env("RUST_BACKTRACE", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start wasmlens");
+        let stderr = Arc::new((Mutex::new(String::new()), Notify::new()));
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let collected = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = collected.0.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+                drop(text);
+                collected.1.notify_waiters();
+            }
+            collected.1.notify_waiters();
+        });
+        let mut server = Wasmlens {
+            child,
+            stderr,
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
+        let line = server
+            .wait_for_stderr("serving ", Duration::from_secs(60))
+            .await;
+        let addr = line
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.trim().parse().ok());
+        server.addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
+        server
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.0.lock().unwrap().clone()
+    }
+
+    /// Waits for a line of stderr containing `needle` and returns it; panics with the
+    /// whole stderr after `timeout`.
+    pub async fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.stderr.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(line) = self.stderr().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "wasmlens exited ({status}) before printing {needle:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            // The child may exit without another line: look again at least every 100 ms.
+            let wake = (tokio::time::Instant::now() + Duration::from_millis(100)).min(deadline);
+            let _ = tokio::time::timeout_at(wake, notified).await;
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "no {needle:?} on wasmlens's stderr within {timeout:?}:\n{}",
+                    self.stderr()
+                );
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().expect("running");
+        let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("wasmlens exits after SIGTERM")
+            .expect("wait for wasmlens");
+        // Let the reader drain what is left.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while !self.stderr().contains("flushing telemetry") {
+                let notified = self.stderr.1.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.stderr().contains("flushing telemetry") {
+                    break;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        (status, self.stderr())
+    }
+}
+
+/// A GET with extra headers; returns the status, the headers and the body.
+pub async fn http_get(url: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
+    let uri: http::Uri = url.parse().expect("a URL");
+    let authority = uri.authority().expect("an authority").clone();
+    let stream = tokio::net::TcpStream::connect(authority.as_str())
+        .await
+        .expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let mut request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(http::header::HOST, authority.as_str());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender
+        .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+        .await
+        .expect("a response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}

@@ -1,0 +1,450 @@
+//! `wasmlens serve` as a user runs it: the real binary, real HTTP, and its telemetry
+//! received over the wire by the in-process OTLP receiver.
+
+use std::time::Duration;
+use wasmlens_test_support::{OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
+const WAIT: Duration = Duration::from_secs(30);
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+fn otlp_env(receiver: &OtlpReceiver, transport: Transport) -> Vec<(&'static str, String)> {
+    let (endpoint, protocol) = match transport {
+        Transport::Grpc => (receiver.grpc_endpoint(), "grpc"),
+        Transport::HttpProtobuf => (receiver.http_endpoint(), "http/protobuf"),
+        Transport::HttpJson => (receiver.http_endpoint(), "http/json"),
+    };
+    vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "100".to_owned()),
+    ]
+}
+
+fn one<'a>(spans: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
+    let matching: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(matching.len(), 1, "exactly one {name} in {spans:#?}");
+    matching[0]
+}
+
+async fn request_spans_arrive_over(transport: Transport) {
+    let receiver = OtlpReceiver::start().await;
+    let server = Wasmlens::serve(
+        BIN,
+        &[guest("http-hello").to_str().unwrap()],
+        &otlp_env(&receiver, transport),
+    )
+    .await;
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let (status, _, body) = http_get(
+        &server.url("/greet?secret=1"),
+        &[("traceparent", &traceparent), ("user-agent", "tests/1")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "hello"));
+
+    receiver.wait_for_spans("HttpRequest", 1, WAIT).await;
+    receiver
+        .wait_for_spans("ComponentInvocation", 1, WAIT)
+        .await;
+    let spans = receiver.spans();
+    let request = one(&spans, "HttpRequest");
+    let instantiation = one(&spans, "ComponentInstantiation");
+    let invocation = one(&spans, "ComponentInvocation");
+    assert!(spans.iter().all(|s| s.transport == transport));
+
+    assert_eq!(request.kind, 2, "HttpRequest is a server span");
+    assert_eq!(
+        request.trace_id, CALLER_TRACE,
+        "continues the caller's trace"
+    );
+    assert_eq!(
+        request.parent_span_id, CALLER_SPAN,
+        "parented by the caller's span"
+    );
+    for child in [instantiation, invocation] {
+        assert_eq!(child.trace_id, CALLER_TRACE);
+        assert_eq!(
+            child.parent_span_id, request.span_id,
+            "{} inside HttpRequest",
+            child.name
+        );
+        assert_eq!(child.kind, 1);
+        assert_eq!(child.attr("component_id"), Some("http-hello"));
+    }
+    for (key, value) in [
+        ("http.request.method", "GET"),
+        ("http.route", "/*"),
+        ("url.path", "/greet"),
+        ("url.scheme", "http"),
+        ("server.address", "127.0.0.1"),
+        ("network.protocol.version", "1.1"),
+        ("client.address", "127.0.0.1"),
+        ("user_agent.original", "tests/1"),
+        ("http.response.status_code", "200"),
+    ] {
+        assert_eq!(request.attr(key), Some(value), "{key} of {request:#?}");
+    }
+    assert_eq!(
+        request.attr("server.port"),
+        Some(server.addr().port().to_string().as_str())
+    );
+    assert!(
+        request.attributes.values().all(|v| !v.contains("secret")),
+        "the query string is never recorded: {request:#?}"
+    );
+    assert_eq!(instantiation.attr("is_coldstart"), Some("true"));
+    assert_eq!(
+        instantiation.attr("wasmtime.component.name"),
+        Some("http-hello.wasm")
+    );
+    assert_eq!(
+        invocation.attr("function_name"),
+        Some("wasi:http/incoming-handler.handle")
+    );
+    assert_eq!(invocation.attr("faas.trigger"), Some("http"));
+    assert_eq!(
+        request.resource.get("service.name").map(String::as_str),
+        Some("wasmlens")
+    );
+    for key in [
+        "service.version",
+        "service.instance.id",
+        "host.name",
+        "process.pid",
+        "os.type",
+        "telemetry.sdk.name",
+    ] {
+        assert!(
+            request.resource.contains_key(key),
+            "resource has {key}: {:?}",
+            request.resource
+        );
+    }
+    assert_eq!(
+        request
+            .resource
+            .get("deployment.environment.name")
+            .map(String::as_str),
+        Some("development")
+    );
+
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "exits 0 after SIGTERM: {stderr}");
+    receiver
+        .wait_until("the request metrics", WAIT, |r| {
+            let metrics = r.metrics();
+            let has = |name: &str| metrics.iter().any(|m| m.name == name);
+            has("http.server.request.duration") && has("component.invocations")
+        })
+        .await;
+    let metrics = receiver.metrics();
+    let duration = metrics
+        .iter()
+        .find(|m| m.name == "http.server.request.duration")
+        .unwrap();
+    assert_eq!(
+        (duration.kind, duration.unit.as_str(), duration.value),
+        ("histogram", "s", 1.0)
+    );
+    assert_eq!(
+        duration
+            .attributes
+            .get("http.response.status_code")
+            .map(String::as_str),
+        Some("200")
+    );
+    assert_eq!(
+        duration.attributes.get("http.route").map(String::as_str),
+        Some("/*")
+    );
+    let invocations = metrics
+        .iter()
+        .find(|m| m.name == "component.invocations")
+        .unwrap();
+    assert_eq!(
+        (
+            invocations.kind,
+            invocations.unit.as_str(),
+            invocations.value
+        ),
+        ("sum", "{invocation}", 1.0)
+    );
+    assert_eq!(
+        invocations.attributes.get("outcome").map(String::as_str),
+        Some("ok")
+    );
+}
+
+#[tokio::test]
+async fn request_spans_and_metrics_arrive_over_grpc() {
+    request_spans_arrive_over(Transport::Grpc).await;
+}
+
+#[tokio::test]
+async fn request_spans_and_metrics_arrive_over_http_protobuf() {
+    request_spans_arrive_over(Transport::HttpProtobuf).await;
+}
+
+#[tokio::test]
+async fn request_spans_and_metrics_arrive_over_http_json() {
+    request_spans_arrive_over(Transport::HttpJson).await;
+}
+
+#[tokio::test]
+async fn misbehaving_guests_get_500_while_everyone_else_is_served() {
+    let receiver = OtlpReceiver::start().await;
+    let misbehave = guest("http-misbehave");
+    let args = [
+        "--timeout",
+        "2s",
+        "--max-memory",
+        "8MiB",
+        misbehave.to_str().unwrap(),
+    ];
+    let server = Wasmlens::serve(BIN, &args, &otlp_env(&receiver, Transport::HttpProtobuf)).await;
+
+    let bad = ["/trap", "/loop", "/grow", "/loop", "/loop"]
+        .map(|path| tokio::spawn(http_get_owned(server.url(path))));
+    let good: Vec<_> = (0..40)
+        .map(|_| tokio::spawn(http_get_owned(server.url("/ok"))))
+        .collect();
+    for request in good {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "ok\n"),
+            "good requests are served while others loop"
+        );
+    }
+    for request in bad {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 500, "{body}");
+    }
+
+    let spans = receiver.wait_for_spans("HttpRequest", 45, WAIT).await;
+    let errors: Vec<_> = spans.iter().filter_map(|s| s.attr("error.type")).collect();
+    for kind in ["ComponentTrap", "Timeout", "MemoryLimitExceeded"] {
+        assert!(errors.contains(&kind), "{kind} in {errors:?}");
+    }
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s.attr("error.type").is_some())
+            .all(|s| s.status_code == 2)
+    );
+    let (status, _) = server.terminate().await;
+    assert!(status.success());
+}
+
+async fn http_get_owned(url: String) -> (u16, String) {
+    let (status, _, body) = http_get(&url, &[]).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn guest_output_becomes_log_records_in_the_invocations_trace() {
+    let receiver = OtlpReceiver::start().await;
+    let server = Wasmlens::serve(
+        BIN,
+        &[guest("http-misbehave").to_str().unwrap()],
+        &otlp_env(&receiver, Transport::Grpc),
+    )
+    .await;
+    assert_eq!(http_get(&server.url("/ok"), &[]).await.0, 200);
+    receiver
+        .wait_until("both guest lines", WAIT, |r| {
+            let logs = r.logs();
+            logs.iter().any(|l| l.body == "handling request")
+                && logs.iter().any(|l| l.body == "guest warning on stderr")
+        })
+        .await;
+    let invocation = receiver
+        .wait_for_spans("ComponentInvocation", 1, WAIT)
+        .await
+        .remove(0);
+    let logs = receiver.logs();
+    let stdout = logs.iter().find(|l| l.body == "handling request").unwrap();
+    let stderr = logs
+        .iter()
+        .find(|l| l.body == "guest warning on stderr")
+        .unwrap();
+    assert_eq!(
+        (stdout.severity_number, stderr.severity_number),
+        (9, 13),
+        "INFO and WARN"
+    );
+    for line in [stdout, stderr] {
+        assert_eq!(line.trace_id, invocation.trace_id);
+        assert_eq!(
+            line.span_id, invocation.span_id,
+            "correlated with the invocation"
+        );
+        assert_eq!(
+            line.attributes.get("component_id").map(String::as_str),
+            Some("http-misbehave")
+        );
+    }
+    assert_eq!(
+        stdout.attributes.get("log.iostream").map(String::as_str),
+        Some("stdout")
+    );
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn sigterm_right_after_a_burst_loses_no_span() {
+    const BURST: usize = 300;
+    let receiver = OtlpReceiver::start().await;
+    let mut env = otlp_env(&receiver, Transport::Grpc);
+    // A long delay, so that spans are still queued when SIGTERM comes: only the
+    // shutdown flush can deliver them.
+    env.push(("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()));
+    let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
+    let requests: Vec<_> = (0..BURST)
+        .map(|_| tokio::spawn(http_get_owned(server.url("/"))))
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap().0, 200);
+    }
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+    let spans = receiver.wait_for_spans("HttpRequest", BURST, WAIT).await;
+    assert_eq!(
+        spans.len(),
+        BURST,
+        "every completed request's span is exported"
+    );
+    assert_eq!(
+        receiver
+            .spans()
+            .iter()
+            .filter(|s| s.name == "ComponentInvocation")
+            .count(),
+        BURST
+    );
+}
+
+#[tokio::test]
+async fn outgoing_requests_reach_only_allowed_hosts() {
+    let upstream = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &[]).await;
+    let fetch_url = format!("FETCH_URL={}", upstream.url("/"));
+    let fetch = guest("http-fetch");
+    let denied = Wasmlens::serve(BIN, &["--env", &fetch_url, fetch.to_str().unwrap()], &[]).await;
+    let (status, _, body) = http_get(&denied.url("/"), &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "fetch failed: error-code 015\n"),
+        "HTTP-request-denied in the guest"
+    );
+
+    let allow = upstream.addr().to_string();
+    let allowed = Wasmlens::serve(
+        BIN,
+        &[
+            "--env",
+            &fetch_url,
+            "--allow-outbound",
+            &allow,
+            fetch.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let (status, _, body) = http_get(&allowed.url("/"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello"));
+
+    let other_port = format!("127.0.0.1:{}", upstream.addr().port() + 1);
+    let wrong = Wasmlens::serve(
+        BIN,
+        &[
+            "--env",
+            &fetch_url,
+            "--allow-outbound",
+            &other_port,
+            fetch.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(http_get(&wrong.url("/"), &[]).await.0, 502);
+}
+
+#[tokio::test]
+async fn oversized_requests_are_refused_before_the_guest() {
+    let server = Wasmlens::serve(
+        BIN,
+        &[
+            "--max-request-header-size",
+            "16KiB",
+            "--max-request-body-size",
+            "1KiB",
+            guest("http-hello").to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let big = "x".repeat(20 * 1024);
+    assert_eq!(http_get(&server.url("/"), &[("x-big", &big)]).await.0, 431);
+    assert_eq!(
+        http_get(&server.url("/"), &[("content-length", "5000")])
+            .await
+            .0,
+        413
+    );
+    assert_eq!(
+        http_get(&server.url("/"), &[]).await.0,
+        200,
+        "and the server is still up"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_otel_variable_is_reported_once_and_the_default_used() {
+    let env = [
+        ("OTEL_TRACES_EXPORTER", "zipkin".to_owned()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "smoke".to_owned()),
+    ];
+    let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
+    assert_eq!(http_get(&server.url("/"), &[]).await.0, 200);
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success());
+    assert_eq!(
+        stderr.matches("OTEL_TRACES_EXPORTER=\"zipkin\"").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("OTEL_EXPORTER_OTLP_PROTOCOL=\"smoke\"")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("traces -> none; metrics -> none; logs -> none"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_component_that_is_not_a_proxy_is_refused() {
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", guest("command").to_str().unwrap()])
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("does not export wasi:http/incoming-handler"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("it exports wasi:cli/run@0.2.12"),
+        "{stderr}"
+    );
+}
