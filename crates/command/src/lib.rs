@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use wasmlens_engine::{
     ComponentTelemetry, GuestEnv, GuestFailure, GuestOutput, GuestState, Limits, Passthrough,
-    Runtime, new_store, record_failure, require_export,
+    Runtime, component_names, load_exporting, new_store, record_failure,
 };
 use wasmlens_telemetry::names::trigger;
 use wasmlens_telemetry::{GuestLogEmitter, GuestStream, Instruments, Telemetry};
@@ -46,10 +46,8 @@ impl Command {
     /// Loads the component at `path`, refusing one that is not a wasi:cli command.
     pub fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Self> {
         let engine = runtime.engine();
-        let component = wasmlens_engine::load_component(engine, path)?;
-        require_export(
+        let component = load_exporting(
             engine,
-            &component,
             path,
             "wasi:cli/run",
             "`wasmlens run` runs wasi:cli commands; serve a wasi:http component with `wasmlens serve`",
@@ -60,13 +58,7 @@ impl Command {
             .instantiate_pre(&component)
             .and_then(CommandPre::new)
             .map_err(|err| anyhow::anyhow!("{} cannot be run: {err:#}", path.display()))?;
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let id = path
-            .file_stem()
-            .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+        let (id, name) = component_names(path);
         Ok(Command {
             pre,
             telemetry: ComponentTelemetry::new(&id, &name, trigger::CLI, "wasi:cli/run.run"),

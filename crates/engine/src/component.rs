@@ -55,3 +55,27 @@ pub fn require_export(
         path.display()
     )
 }
+
+/// Loads the component at `path` and refuses it unless it exports `interface` (see
+/// [`require_export`]).
+pub fn load_exporting(
+    engine: &Engine,
+    path: &Path,
+    interface: &str,
+    hint: &str,
+) -> anyhow::Result<Component> {
+    let component = load_component(engine, path)?;
+    require_export(engine, &component, path, interface, hint)?;
+    Ok(component)
+}
+
+/// A component's default id (its file stem, `hello` for `dir/hello.wasm`) and its file
+/// name (`wasmtime.component.name`).
+pub fn component_names(path: &Path) -> (String, String) {
+    let lossy = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), lossy);
+    let id = path.file_stem().map_or_else(|| name.clone(), lossy);
+    (id, name)
+}

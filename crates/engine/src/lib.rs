@@ -12,7 +12,9 @@ mod output;
 mod runtime;
 mod state;
 
-pub use component::{describe_exports, load_component, require_export};
+pub use component::{
+    component_names, describe_exports, load_component, load_exporting, require_export,
+};
 pub use failure::{FailureKind, GuestFailure, MemoryLimitExceeded, TimedOut};
 pub use limits::{Limits, parse_bytes, parse_duration};
 pub use observe::{ComponentTelemetry, record_failure};

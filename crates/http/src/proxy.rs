@@ -7,7 +7,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use std::path::Path;
 use wasmlens_engine::{
     ComponentTelemetry, GuestEnv, GuestFailure, GuestState, HasGuestState, Limits, Runtime,
-    record_failure, require_export,
+    component_names, load_exporting, record_failure,
 };
 use wasmlens_telemetry::names::{attr, trigger};
 use wasmlens_telemetry::{Instruments, Telemetry};
@@ -79,10 +79,8 @@ impl ProxyComponent {
         outbound: OutboundPolicy,
     ) -> anyhow::Result<Self> {
         let engine = runtime.engine();
-        let component = wasmlens_engine::load_component(engine, path)?;
-        require_export(
+        let component = load_exporting(
             engine,
-            &component,
             path,
             "wasi:http/incoming-handler",
             "`wasmlens serve` serves wasi:http proxies; run a wasi:cli command with `wasmlens run`",
@@ -94,9 +92,7 @@ impl ProxyComponent {
             .instantiate_pre(&component)
             .and_then(ProxyPre::new)
             .map_err(|err| anyhow::anyhow!("{} cannot be served: {err:#}", path.display()))?;
-        let name = path
-            .file_name()
-            .map_or_else(|| id.to_owned(), |n| n.to_string_lossy().into_owned());
+        let (_, name) = component_names(path);
         let telemetry = ComponentTelemetry::new(
             id,
             &name,

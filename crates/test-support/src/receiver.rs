@@ -115,13 +115,14 @@ impl Drop for OtlpReceiver {
 impl OtlpReceiver {
     /// Starts gRPC and HTTP servers on free loopback ports.
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0", "127.0.0.1:0").await
+    }
+
+    /// Starts gRPC and HTTP servers on the given addresses.
+    pub async fn start_on(grpc: &str, http: &str) -> Self {
         let received = Arc::new(Received::default());
-        let grpc_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind gRPC receiver");
-        let http_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind HTTP receiver");
+        let grpc_listener = TcpListener::bind(grpc).await.expect("bind gRPC receiver");
+        let http_listener = TcpListener::bind(http).await.expect("bind HTTP receiver");
         let grpc = grpc_listener.local_addr().unwrap();
         let http = http_listener.local_addr().unwrap();
         let service = Service(received.clone());

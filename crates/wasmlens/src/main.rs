@@ -3,12 +3,13 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmlens_command::{Command, RunOutcome};
 use wasmlens_engine::{
-    GuestEnv, Limits, Preopen, Runtime, RuntimeOptions, parse_bytes, parse_duration,
+    GuestEnv, Limits, Preopen, Runtime, RuntimeOptions, component_names, parse_bytes,
+    parse_duration,
 };
 use wasmlens_http::{HostPattern, OutboundPolicy, ProxyComponent, ServeOptions, Server};
 use wasmlens_telemetry::{InitOptions, Instruments, Telemetry, TelemetryConfig};
@@ -214,13 +215,6 @@ fn guest_env(args: &GuestArgs, argv: Vec<String>, inherit_stdin: bool) -> GuestE
     }
 }
 
-fn display_name(path: &Path) -> String {
-    path.file_stem().map_or_else(
-        || path.display().to_string(),
-        |stem| stem.to_string_lossy().into_owned(),
-    )
-}
-
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let telemetry = start_telemetry("warn")?;
     let result = async {
@@ -268,7 +262,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             false,
         );
         let outbound = OutboundPolicy::new(args.allow_outbound.clone());
-        let id = display_name(&args.component);
+        let (id, _) = component_names(&args.component);
         let component =
             ProxyComponent::load(&runtime, &args.component, &id, env, limits, outbound)?;
         let options = ServeOptions {
