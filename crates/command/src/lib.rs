@@ -79,8 +79,8 @@ impl Command {
         let logs = telemetry
             .logger()
             .map(|logger| GuestLogEmitter::new(logger.clone(), id));
-        let stdout = GuestOutput::new(GuestStream::Stdout, Passthrough::Stdout, logs.clone());
-        let stderr = GuestOutput::new(GuestStream::Stderr, Passthrough::Stderr, logs);
+        let stdout = GuestOutput::new(GuestStream::Stdout, Passthrough::Raw, logs.clone());
+        let stderr = GuestOutput::new(GuestStream::Stderr, Passthrough::Raw, logs);
         let wasi = env.wasi_ctx(stdout, stderr)?;
         let mut store = new_store(self.pre.engine(), GuestState::new(wasi, limits), limits)?;
 

@@ -13,12 +13,16 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 /// that never writes a newline cannot make the host buffer without bound.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Where the raw bytes go besides the log records.
+/// How a guest's output also reaches the host's own stream of the same name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Passthrough {
+    /// Not at all: log records only.
     None,
-    Stdout,
-    Stderr,
+    /// Byte for byte, as written (a CLI run: prompts without a newline, binary output).
+    Raw,
+    /// One whole line at a time, so that lines of concurrent instances never interleave
+    /// mid-line (a server).
+    Lines,
 }
 
 /// One of a guest's output streams, as given to its `WasiCtx`.
@@ -48,6 +52,32 @@ impl GuestOutput {
             pending: Vec::new(),
         }
     }
+
+    fn write_host(&self, bytes: &[u8], newline: bool) -> std::io::Result<()> {
+        fn write(mut out: impl std::io::Write, bytes: &[u8], newline: bool) -> std::io::Result<()> {
+            out.write_all(bytes)?;
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        }
+        match self.stream {
+            GuestStream::Stdout => write(std::io::stdout().lock(), bytes, newline),
+            GuestStream::Stderr => write(std::io::stderr().lock(), bytes, newline),
+        }
+    }
+
+    /// One complete line (without its newline), or a piece cut at [`MAX_LINE`].
+    fn line(&self, line: &[u8]) -> std::io::Result<()> {
+        if let Some(logs) = &self.logs {
+            logs.emit(self.stream, trim_cr(line));
+        }
+        if self.passthrough == Passthrough::Lines {
+            self.write_host(line, true)?;
+        }
+        Ok(())
+    }
 }
 
 impl IsTerminal for GuestOutput {
@@ -75,39 +105,38 @@ struct LineSink {
 
 impl LineSink {
     fn accept(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self.output.passthrough {
-            Passthrough::None => {}
-            Passthrough::Stdout => std::io::stdout().lock().write_all(bytes)?,
-            Passthrough::Stderr => std::io::stderr().lock().write_all(bytes)?,
+        let output = &self.output;
+        if output.passthrough == Passthrough::Raw {
+            output.write_host(bytes, false)?;
         }
-        let Some(logs) = &self.output.logs else {
+        if output.logs.is_none() && output.passthrough != Passthrough::Lines {
             return Ok(());
-        };
+        }
         let mut rest = bytes;
         while let Some(newline) = rest.iter().position(|b| *b == b'\n') {
             let (line, after) = rest.split_at(newline);
             if self.pending.is_empty() {
-                logs.emit(self.output.stream, trim_cr(line));
+                output.line(line)?;
             } else {
                 self.pending.extend_from_slice(line);
-                logs.emit(self.output.stream, trim_cr(&self.pending));
+                output.line(&self.pending)?;
                 self.pending.clear();
             }
             rest = &after[1..];
         }
         self.pending.extend_from_slice(rest);
         while self.pending.len() >= MAX_LINE {
-            logs.emit(self.output.stream, &self.pending[..MAX_LINE]);
+            output.line(&self.pending[..MAX_LINE])?;
             self.pending.drain(..MAX_LINE);
         }
         Ok(())
     }
 
-    fn flush_passthrough(&self) -> std::io::Result<()> {
-        match self.output.passthrough {
-            Passthrough::None => Ok(()),
-            Passthrough::Stdout => std::io::stdout().flush(),
-            Passthrough::Stderr => std::io::stderr().flush(),
+    fn flush_host(&self) -> std::io::Result<()> {
+        match (self.output.passthrough, self.output.stream) {
+            (Passthrough::None, _) => Ok(()),
+            (_, GuestStream::Stdout) => std::io::stdout().flush(),
+            (_, GuestStream::Stderr) => std::io::stderr().flush(),
         }
     }
 }
@@ -119,10 +148,8 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 impl Drop for LineSink {
     /// A last line without a newline is still a line.
     fn drop(&mut self) {
-        if let Some(logs) = &self.output.logs
-            && !self.pending.is_empty()
-        {
-            logs.emit(self.output.stream, &self.pending);
+        if !self.pending.is_empty() {
+            let _ = self.output.line(&self.pending);
         }
     }
 }
@@ -141,7 +168,7 @@ impl OutputStream for LineSink {
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        self.flush_passthrough().map_err(stream_error)
+        self.flush_host().map_err(stream_error)
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
@@ -164,10 +191,57 @@ impl tokio::io::AsyncWrite for LineSink {
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(self.flush_passthrough())
+        Poll::Ready(self.flush_host())
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::logs::LoggerProvider as _;
+    use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
+
+    /// Writes `chunks` to a guest's stdout the way a guest would, then returns the log
+    /// records' bodies.
+    fn records(chunks: &[&[u8]]) -> Vec<String> {
+        let exporter = InMemoryLogExporter::default();
+        let provider = SdkLoggerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let logs = GuestLogEmitter::new(provider.logger("test"), "c".into());
+        let output = GuestOutput::new(GuestStream::Stdout, Passthrough::None, Some(logs));
+        let mut stream = output.p2_stream();
+        for chunk in chunks {
+            stream.write(Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        drop(stream);
+        let emitted = exporter.get_emitted_logs().unwrap();
+        emitted.iter().map(|log| format!("{:?}", log.record.body().unwrap())).collect()
+    }
+
+    fn body(text: &str) -> String {
+        format!("{:?}", opentelemetry::logs::AnyValue::from(text.to_owned()))
+    }
+
+    #[test]
+    fn a_line_written_in_pieces_is_one_record() {
+        assert_eq!(records(&[b"par", b"tial\nnext", b" one\r\n"]), [body("partial"), body("next one")]);
+    }
+
+    #[test]
+    fn the_last_line_needs_no_newline() {
+        assert_eq!(records(&[b"done"]), [body("done")]);
+        assert!(records(&[]).is_empty());
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_into_bounded_records() {
+        let long = vec![b'x'; MAX_LINE * 2 + 10];
+        let bodies = records(&[&long]);
+        assert_eq!(bodies.len(), 3);
+        assert_eq!(bodies[0], body(&"x".repeat(MAX_LINE)));
+        assert_eq!(bodies[2], body(&"x".repeat(10)));
     }
 }

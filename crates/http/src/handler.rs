@@ -182,12 +182,12 @@ impl Handler {
         let component = &self.component;
         let stdout = GuestOutput::new(
             GuestStream::Stdout,
-            Passthrough::Stdout,
+            Passthrough::Lines,
             self.guest_logs.clone(),
         );
         let stderr = GuestOutput::new(
             GuestStream::Stderr,
-            Passthrough::Stderr,
+            Passthrough::Lines,
             self.guest_logs.clone(),
         );
         let internal = |err: anyhow::Error| {
