@@ -209,7 +209,9 @@ mod tests {
     /// records' bodies.
     fn records(chunks: &[&[u8]]) -> Vec<String> {
         let exporter = InMemoryLogExporter::default();
-        let provider = SdkLoggerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let provider = SdkLoggerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
         let logs = GuestLogEmitter::new(provider.logger("test"), "c".into());
         let output = GuestOutput::new(GuestStream::Stdout, Passthrough::None, Some(logs));
         let mut stream = output.p2_stream();
@@ -218,7 +220,10 @@ mod tests {
         }
         drop(stream);
         let emitted = exporter.get_emitted_logs().unwrap();
-        emitted.iter().map(|log| format!("{:?}", log.record.body().unwrap())).collect()
+        emitted
+            .iter()
+            .map(|log| format!("{:?}", log.record.body().unwrap()))
+            .collect()
     }
 
     fn body(text: &str) -> String {
@@ -227,7 +232,10 @@ mod tests {
 
     #[test]
     fn a_line_written_in_pieces_is_one_record() {
-        assert_eq!(records(&[b"par", b"tial\nnext", b" one\r\n"]), [body("partial"), body("next one")]);
+        assert_eq!(
+            records(&[b"par", b"tial\nnext", b" one\r\n"]),
+            [body("partial"), body("next one")]
+        );
     }
 
     #[test]

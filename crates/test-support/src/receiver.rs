@@ -93,6 +93,8 @@ struct Received {
     spans: Mutex<Vec<SpanRecord>>,
     metrics: Mutex<Vec<MetricPoint>>,
     logs: Mutex<Vec<LogRecord>>,
+    /// Headers (gRPC metadata) of every export request, as received.
+    headers: Mutex<Vec<http::HeaderMap>>,
     changed: Notify,
 }
 
@@ -192,6 +194,11 @@ impl OtlpReceiver {
 
     pub fn logs(&self) -> Vec<LogRecord> {
         self.received.logs.lock().unwrap().clone()
+    }
+
+    /// The headers (or gRPC metadata) of every export request so far.
+    pub fn request_headers(&self) -> Vec<http::HeaderMap> {
+        self.received.headers.lock().unwrap().clone()
     }
 
     /// Waits until `done` holds for what was received, or panics after `timeout` with
@@ -355,6 +362,11 @@ impl TraceService for Service {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0
+            .headers
+            .lock()
+            .unwrap()
+            .push(request.metadata().clone().into_headers());
         self.traces(request.into_inner(), Transport::Grpc);
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -398,6 +410,11 @@ async fn handle_http(
             .body(Full::new(Bytes::from_static(body.as_bytes())))
             .unwrap()
     };
+    received
+        .headers
+        .lock()
+        .unwrap()
+        .push(request.headers().clone());
     let json = request
         .headers()
         .get(http::header::CONTENT_TYPE)

@@ -248,6 +248,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("info")?;
     let result = async {
         let instruments = Arc::new(Instruments::new(telemetry.meter()));
@@ -279,7 +280,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             args.component.display(),
             server.local_addr()
         );
-        let report = server.run(shutdown_signal()).await;
+        let report = server.run(shutdown).await;
         tracing::info!("stopped in {:?}; flushing telemetry", report.took);
         anyhow::Ok(())
     }
@@ -288,18 +289,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     result.map(|()| 0)
 }
 
-/// Resolves at the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::warn!("cannot watch for SIGTERM: {err}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Watches for SIGINT and SIGTERM from the moment it is called, so that a signal that
+/// comes while the component is still compiling is not lost (nor kills the process
+/// without a flush); the returned future resolves at the first of them.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-    }
+    })
 }

@@ -235,8 +235,8 @@ async fn misbehaving_guests_get_500_while_everyone_else_is_served() {
             .filter(|s| s.attr("error.type").is_some())
             .all(|s| s.status_code == 2)
     );
-    let (status, _) = server.terminate().await;
-    assert!(status.success());
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{status}: {stderr}");
 }
 
 async fn http_get_owned(url: String) -> (u16, String) {
@@ -410,7 +410,7 @@ async fn a_bad_otel_variable_is_reported_once_and_the_default_used() {
     let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
     assert_eq!(http_get(&server.url("/"), &[]).await.0, 200);
     let (status, stderr) = server.terminate().await;
-    assert!(status.success());
+    assert!(status.success(), "{status}: {stderr}");
     assert_eq!(
         stderr.matches("OTEL_TRACES_EXPORTER=\"zipkin\"").count(),
         1,
@@ -447,4 +447,64 @@ async fn a_component_that_is_not_a_proxy_is_refused() {
         stderr.contains("it exports wasi:cli/run@0.2.12"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn exporter_headers_compression_and_per_signal_endpoints_are_honoured() {
+    let receiver = OtlpReceiver::start().await;
+    let elsewhere = OtlpReceiver::start().await;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", elsewhere.http_endpoint()),
+        // A per-signal endpoint is used as given: no /v1/traces appended.
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("{}/v1/traces", receiver.http_endpoint()),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-api-key=s3cret,x-team=platform%20ops".to_owned(),
+        ),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+    ];
+    let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
+    assert_eq!(http_get(&server.url("/"), &[]).await.0, 200);
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+    receiver.wait_for_spans("HttpRequest", 1, WAIT).await;
+    assert!(
+        elsewhere.spans().is_empty()
+            && elsewhere.metrics().is_empty()
+            && elsewhere.logs().is_empty()
+    );
+    let headers = receiver.request_headers();
+    let export = headers.first().expect("an export request");
+    assert_eq!(export.get("x-api-key").unwrap(), "s3cret");
+    assert_eq!(
+        export.get("x-team").unwrap(),
+        "platform ops",
+        "values are URL-decoded"
+    );
+    assert_eq!(export.get("content-encoding").unwrap(), "gzip");
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_sigterm_finishes_and_is_exported() {
+    let receiver = OtlpReceiver::start().await;
+    let misbehave = guest("http-misbehave");
+    let args = ["--timeout", "1500ms", misbehave.to_str().unwrap()];
+    let mut server = Wasmlens::serve(BIN, &args, &otlp_env(&receiver, Transport::Grpc)).await;
+    let slow = tokio::spawn(http_get_owned(server.url("/loop")));
+    // The guest is running once its first line reaches stderr.
+    server
+        .wait_for_stderr("guest warning on stderr", WAIT)
+        .await;
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+    let (code, body) = slow.await.unwrap();
+    assert_eq!(code, 500, "the in-flight request got its answer: {body}");
+    let spans = receiver.wait_for_spans("HttpRequest", 1, WAIT).await;
+    assert_eq!(spans[0].attr("error.type"), Some("Timeout"));
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
 }
