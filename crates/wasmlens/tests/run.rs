@@ -194,3 +194,46 @@ async fn a_run_is_traced_and_its_output_logged_before_exit() {
             .any(|m| m.name == "component.invocations" && m.attributes["outcome"] == "error")
     );
 }
+
+#[tokio::test]
+async fn the_guest_sees_only_the_directories_it_is_given() {
+    let root = std::env::temp_dir().join(format!("wasmlens-dir-{}", std::process::id()));
+    let granted = root.join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    std::fs::write(granted.join("hello.txt"), "granted content\n").unwrap();
+    std::fs::write(root.join("secret.txt"), "not for the guest\n").unwrap();
+    let dir = format!("{}::/data", granted.display());
+
+    let ran = run(&["--dir", &dir, &command(), "read", "hello.txt"], &[], "").await;
+    assert_eq!(
+        (ran.code, ran.stdout.as_str()),
+        (Some(0), "granted content\n"),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = run(
+        &["--dir", &dir, &command(), "read", "../secret.txt"],
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(ran.code, Some(1), "no way out of the granted directory");
+    assert!(!ran.stdout.contains("not for the guest"));
+
+    let ran = run(&[&command(), "read", "hello.txt"], &[], "").await;
+    assert_eq!(ran.code, Some(1));
+    assert_eq!(
+        ran.stderr, "no preopened directory\n",
+        "no directory unless granted"
+    );
+
+    let missing = format!("{}::/data", root.join("missing").display());
+    let ran = run(&["--dir", &missing, &command(), "read", "x"], &[], "").await;
+    assert!(
+        ran.stderr.contains("--dir") && ran.stderr.contains("missing"),
+        "{}",
+        ran.stderr
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
