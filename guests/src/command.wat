@@ -24,9 +24,9 @@
   (import "cm32p2|wasi:filesystem/types@0.2" "[method]descriptor.read-via-stream"
     (func $read_via_stream (param i32 i64 i32)))
   ;; @include shared/prelude.wat
+  ;; @include shared/env.wat
   (data (i32.const 0x1000) "hello from a wasmlens guest\n")
   (data (i32.const 0x1020) "a line on stderr\n")
-  (data (i32.const 0x1040) "=\n")
   (data (i32.const 0x1050) "envargscatexitfailread")
   (data (i32.const 0x1070) "unknown command; try env, args, cat, read PATH, exit N, fail, trap, loop or grow\n")
   (data (i32.const 0x1100) "no preopened directory\n")
@@ -42,21 +42,6 @@
     (local.set $at (i32.add (local.get $args) (i32.shl (local.get $i) (i32.const 3))))
     (i32.load (local.get $at))
     (i32.load offset=4 (local.get $at)))
-
-  (func $print_env (param $stdout i32)
-    (local $at i32) (local $end i32)
-    (call $get_environment (i32.const 0x110))
-    (local.set $at (i32.load (i32.const 0x110)))
-    (local.set $end (i32.add (local.get $at) (i32.shl (i32.load (i32.const 0x114)) (i32.const 4))))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
-        (call $write (local.get $stdout) (i32.load (local.get $at)) (i32.load offset=4 (local.get $at)))
-        (call $write (local.get $stdout) (i32.const 0x1040) (i32.const 1))
-        (call $write (local.get $stdout) (i32.load offset=8 (local.get $at)) (i32.load offset=12 (local.get $at)))
-        (call $write (local.get $stdout) (i32.const 0x1041) (i32.const 1))
-        (local.set $at (i32.add (local.get $at) (i32.const 16)))
-        (br $next))))
 
   ;; Copies an input stream to an output stream until it closes.
   (func $copy (param $in i32) (param $out i32)
@@ -125,7 +110,7 @@
             (local.get $stdout)
             (call $arg (local.get $args) (local.get $i))
             (call $write)
-            (call $write (local.get $stdout) (i32.const 0x1041) (i32.const 1))
+            (call $write (local.get $stdout) (i32.const 0x40d) (i32.const 1))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
         (return (i32.const 0))))

@@ -1,7 +1,8 @@
 ;; world: http-misbehave
 ;; A wasi:http proxy that misbehaves by path: `/trap` traps, `/loop` never returns, `/grow`
-;; grows its memory until the host refuses. Any other path answers 200 `ok`. Every request
-;; writes one line to stdout and one to stderr first.
+;; grows its memory until the host refuses. `/env` answers with its environment, one
+;; KEY=VALUE a line. Any other path answers 200 `ok`. Every request writes one line to
+;; stdout and one to stderr first.
 (module
   ;; @include shared/imports-io.wat
   ;; @include shared/imports-http.wat
@@ -9,12 +10,16 @@
     (func $path_with_query (param i32 i32)))
   (import "cm32p2|wasi:cli/stdout@0.2" "get-stdout" (func $get_stdout (result i32)))
   (import "cm32p2|wasi:cli/stderr@0.2" "get-stderr" (func $get_stderr (result i32)))
+  (import "cm32p2|wasi:cli/environment@0.2" "get-environment" (func $get_environment (param i32)))
   ;; @include shared/prelude.wat
   ;; @include shared/http-helpers.wat
+  ;; @include shared/env.wat
   (data (i32.const 0x1000) "ok\n")
   (data (i32.const 0x1010) "handling request\n")
   (data (i32.const 0x1030) "guest warning on stderr\n")
+  (data (i32.const 0x1050) "env")
   (func (export "cm32p2|wasi:http/incoming-handler@0.2|handle") (param $request i32) (param $out i32)
+    (local $stream i32)
     (call $write (call $get_stdout) (i32.const 0x1010) (i32.const 17))
     (call $write (call $get_stderr) (i32.const 0x1030) (i32.const 24))
     ;; option<string> at 0x120: tag, pointer, length. Skip the leading `/`.
@@ -22,5 +27,12 @@
     (if (i32.and (i32.load8_u (i32.const 0x120)) (i32.ge_u (i32.load (i32.const 0x128)) (i32.const 1)))
       (then
         (call $misbehave (i32.add (i32.load (i32.const 0x124)) (i32.const 1))
-                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)))))
+                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)))
+        (if (call $streq (i32.add (i32.load (i32.const 0x124)) (i32.const 1))
+                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)) (i32.const 0x1050) (i32.const 3))
+          (then
+            (local.set $stream (call $start_response (local.get $out) (i32.const 200)))
+            (call $print_env (local.get $stream))
+            (call $finish_response (local.get $stream))
+            (return)))))
     (call $respond (local.get $out) (i32.const 200) (i32.const 0x1000) (i32.const 3))))

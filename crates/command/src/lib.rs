@@ -11,6 +11,7 @@ use wasmlens_engine::{
     Runtime, component_names, load_exporting, new_store, record_failure,
 };
 use wasmlens_telemetry::names::trigger;
+use wasmlens_telemetry::propagation;
 use wasmlens_telemetry::{GuestLogEmitter, GuestStream, Instruments, Telemetry};
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -81,10 +82,24 @@ impl Command {
             .map(|logger| GuestLogEmitter::new(logger.clone(), id));
         let stdout = GuestOutput::new(GuestStream::Stdout, Passthrough::Raw, logs.clone());
         let stderr = GuestOutput::new(GuestStream::Stderr, Passthrough::Raw, logs);
-        let wasi = env.wasi_ctx(stdout, stderr)?;
-        let mut store = new_store(self.pre.engine(), GuestState::new(wasi, limits), limits)?;
-
-        let invocation = self.telemetry.start_invocation(telemetry, parent, true);
+        let invocation = self
+            .telemetry
+            .start_invocation(telemetry, parent, true, None);
+        // The guest's TRACEPARENT is its invocation's, so what it starts continues the trace.
+        let host_env = match telemetry.config().propagators.tracecontext {
+            true => propagation::guest_env(invocation.span().span_context()),
+            false => Vec::new(),
+        };
+        let store = env
+            .wasi_ctx(&host_env, stdout, stderr)
+            .and_then(|wasi| new_store(self.pre.engine(), GuestState::new(wasi, limits), limits));
+        let mut store = match store {
+            Ok(store) => store,
+            Err(err) => {
+                invocation.span().end();
+                return Err(err);
+            }
+        };
         let (instantiation, _) = self.telemetry.start_instantiation(telemetry, &invocation);
         let instance = self
             .pre

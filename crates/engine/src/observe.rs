@@ -3,7 +3,7 @@
 //! when the component is loaded.
 
 use crate::failure::GuestFailure;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,16 +84,21 @@ impl ComponentTelemetry {
         )
     }
 
-    /// Starts `ComponentInvocation` under `parent`: kind server when it is the root of
-    /// the trace (a CLI run), internal inside a request.
+    /// Starts `ComponentInvocation` under `parent`: kind server when it is the entry into
+    /// this process (a CLI run, maybe continuing a remote trace), internal inside a request.
+    /// `span_id`, if given, is the id the span gets (see `wasmlens_telemetry::ids`).
     pub fn start_invocation(
         &self,
         telemetry: &Telemetry,
         parent: &Context,
         coldstart: bool,
+        span_id: Option<SpanId>,
     ) -> Context {
         let tracer = telemetry.tracer();
-        let kind = if parent.has_active_span() {
+        // The entry into this process (no local parent) is a server span, as HttpRequest is.
+        let span = parent.span();
+        let local_parent = parent.has_active_span() && !span.span_context().is_remote();
+        let kind = if local_parent {
             SpanKind::Internal
         } else {
             SpanKind::Server
@@ -106,7 +111,12 @@ impl ComponentTelemetry {
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
             builder = builder.with_attributes(attrs);
         }
-        let cx = parent.with_span(builder.start_with_context(tracer, parent));
+        let start = || builder.start_with_context(tracer, parent);
+        let span = match span_id {
+            Some(id) => wasmlens_telemetry::ids::start_with_span_id(id, start),
+            None => start(),
+        };
+        let cx = parent.with_span(span);
         if telemetry.traces_enabled() {
             let span = cx.span();
             let invocation_id = span.span_context().span_id().to_string();

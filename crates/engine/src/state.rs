@@ -46,14 +46,23 @@ pub struct GuestEnv {
 }
 
 impl GuestEnv {
-    /// Builds the WASI context for one instance.
-    pub fn wasi_ctx(&self, stdout: GuestOutput, stderr: GuestOutput) -> anyhow::Result<WasiCtx> {
+    /// Builds the WASI context for one instance. `host_env` is set by the host for this
+    /// instance (its `TRACEPARENT`) and wins over a variable of the same name.
+    pub fn wasi_ctx(
+        &self,
+        host_env: &[(String, String)],
+        stdout: GuestOutput,
+        stderr: GuestOutput,
+    ) -> anyhow::Result<WasiCtx> {
         let mut builder = WasiCtxBuilder::new();
-        builder
-            .args(&self.args)
-            .envs(&self.env)
-            .stdout(stdout)
-            .stderr(stderr);
+        let granted = self
+            .env
+            .iter()
+            .filter(|(key, _)| !host_env.iter().any(|(k, _)| k == key));
+        for (key, value) in granted.chain(host_env) {
+            builder.env(key, value);
+        }
+        builder.args(&self.args).stdout(stdout).stderr(stderr);
         if self.inherit_stdin {
             builder.inherit_stdin();
         }

@@ -2,13 +2,13 @@
 //! answers (413, 500) when the guest cannot give one.
 
 use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
-use crate::proxy::{ProxyComponent, ProxyState};
+use crate::proxy::{Invocation, ProxyComponent, ProxyState};
 use http::{Method, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use wasmlens_engine::{GuestFailure, GuestOutput, GuestState, Passthrough, new_store};
 use wasmlens_telemetry::names::{attr, span};
 use wasmlens_telemetry::{GuestLogEmitter, GuestStream, HeaderExtractor, Instruments, Telemetry};
+use wasmlens_telemetry::{ids, propagation};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -194,7 +195,28 @@ impl Handler {
             tracing::error!("cannot prepare the guest: {err:#}");
             (StatusCode::INTERNAL_SERVER_ERROR, None)
         };
-        let wasi = component.env.wasi_ctx(stdout, stderr).map_err(internal)?;
+        // The guest's TRACEPARENT names its ComponentInvocation span, which starts only
+        // after instantiation: its id is drawn now and given to the span then.
+        let invocation_id = ids::new_span_id();
+        let host_env = match self.telemetry.config().propagators.tracecontext {
+            true => {
+                let request_span = cx.span();
+                let request = request_span.span_context();
+                let invocation = SpanContext::new(
+                    request.trace_id(),
+                    invocation_id,
+                    request.trace_flags(),
+                    false,
+                    request.trace_state().clone(),
+                );
+                propagation::guest_env(&invocation)
+            }
+            false => Vec::new(),
+        };
+        let wasi = component
+            .env
+            .wasi_ctx(&host_env, stdout, stderr)
+            .map_err(internal)?;
         let state = ProxyState::new(
             GuestState::new(wasi, &component.limits),
             component.outbound.clone(),
@@ -222,23 +244,21 @@ impl Handler {
             .new_response_outparam(sender)
             .map_err(wasm_error)?;
 
+        let invocation = Invocation {
+            store,
+            request,
+            response,
+            parent: cx.clone(),
+            span_id: invocation_id,
+        };
         let drain = self.drain.clone();
-        let task_cx = cx.clone();
         let this = self.clone();
         let guest = tokio::spawn(
             async move {
                 let _permit = permit;
                 let _drain = drain;
-                let component = &this.component;
-                component
-                    .invoke(
-                        &this.telemetry,
-                        &this.instruments,
-                        store,
-                        request,
-                        response,
-                        &task_cx,
-                    )
+                this.component
+                    .invoke(&this.telemetry, &this.instruments, invocation)
                     .await
             }
             .with_context(cx),

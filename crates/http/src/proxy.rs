@@ -3,7 +3,7 @@
 use crate::outbound::OutboundPolicy;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{SpanId, TraceContextExt as _};
 use std::path::Path;
 use wasmlens_engine::{
     ComponentTelemetry, GuestEnv, GuestFailure, GuestState, HasGuestState, Limits, Runtime,
@@ -55,6 +55,17 @@ impl HasGuestState for ProxyState {
     fn guest_state(&mut self) -> &mut GuestState {
         &mut self.guest
     }
+}
+
+/// One request's guest call: its store, the request and response resources, the
+/// `HttpRequest` context, and the id its `ComponentInvocation` span is to have (the
+/// guest's `TRACEPARENT` names it).
+pub(crate) struct Invocation {
+    pub store: Store<ProxyState>,
+    pub request: Resource<HostIncomingRequest>,
+    pub response: Resource<HostResponseOutparam>,
+    pub parent: Context,
+    pub span_id: SpanId,
 }
 
 /// A proxy component compiled and pre-instantiated once, with what it is granted.
@@ -113,16 +124,21 @@ impl ProxyComponent {
     }
 
     /// Instantiates the component and calls its handler for one request, each in its own
-    /// span under `parent`. Returns why the guest failed, if it did.
+    /// span under the request's. Returns why the guest failed, if it did.
     pub(crate) async fn invoke(
         &self,
         telemetry: &Telemetry,
         instruments: &Instruments,
-        mut store: Store<ProxyState>,
-        request: Resource<HostIncomingRequest>,
-        response: Resource<HostResponseOutparam>,
-        parent: &Context,
+        invocation: Invocation,
     ) -> Option<GuestFailure> {
+        let Invocation {
+            mut store,
+            request,
+            response,
+            parent,
+            span_id,
+        } = invocation;
+        let parent = &parent;
         let (instantiation, coldstart) = self.telemetry.start_instantiation(telemetry, parent);
         let proxy = self
             .pre
@@ -142,9 +158,9 @@ impl ProxyComponent {
                 return Some(failure);
             }
         };
-        let invocation = self
-            .telemetry
-            .start_invocation(telemetry, parent, coldstart);
+        let invocation =
+            self.telemetry
+                .start_invocation(telemetry, parent, coldstart, Some(span_id));
         let result = proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, request, response)

@@ -4,9 +4,11 @@
 
 pub mod config;
 mod guest_log;
+pub mod ids;
 mod instruments;
 pub mod names;
 mod pipeline;
+pub mod propagation;
 mod resource;
 
 pub use config::{Exporter, Protocol, Signal, TelemetryConfig};

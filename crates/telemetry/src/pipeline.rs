@@ -82,7 +82,17 @@ impl Telemetry {
             .with(otel_logs)
             .try_init()?;
 
-        let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
+        let mut tracer_builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_id_generator(crate::ids::PresetIdGenerator::default());
+        if config.traces.is_empty() {
+            // Spans that go nowhere are not recorded, unless a caller sampled the trace:
+            // then they are, so that the sampled flag passes on unchanged and the services
+            // downstream keep the trace whole.
+            let root_off = opentelemetry_sdk::trace::Sampler::AlwaysOff;
+            let sampler = opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(root_off));
+            tracer_builder = tracer_builder.with_sampler(sampler);
+        }
         for exporter in &config.traces {
             tracer_builder = match exporter {
                 Exporter::Otlp(protocol) => tracer_builder.with_span_processor(

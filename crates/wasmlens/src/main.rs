@@ -12,7 +12,7 @@ use wasmlens_engine::{
     parse_duration,
 };
 use wasmlens_http::{HostPattern, OutboundPolicy, ProxyComponent, ServeOptions, Server};
-use wasmlens_telemetry::{InitOptions, Instruments, Telemetry, TelemetryConfig};
+use wasmlens_telemetry::{InitOptions, Instruments, Telemetry, TelemetryConfig, propagation};
 
 const TELEMETRY_HELP: &str = "\
 Telemetry is configured with the standard OpenTelemetry variables, for example:
@@ -228,14 +228,12 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         let mut argv = vec![args.component.display().to_string()];
         argv.extend(args.args.iter().cloned());
         let env = guest_env(&args.guest, argv, true);
+        // Continue the trace of whoever started this process: TRACEPARENT and friends, or
+        // TRACECONTEXT as the containerd shim sets it.
+        let parent =
+            propagation::extract_from_env(telemetry.propagator(), |name| std::env::var(name).ok());
         command
-            .run(
-                &telemetry,
-                &instruments,
-                &env,
-                &limits,
-                &opentelemetry::Context::new(),
-            )
+            .run(&telemetry, &instruments, &env, &limits, &parent)
             .await
     }
     .await;

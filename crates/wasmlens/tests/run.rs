@@ -88,7 +88,12 @@ async fn the_guest_sees_only_the_variables_it_is_given() {
     )
     .await;
     assert_eq!(ran.code, Some(0));
-    assert_eq!(ran.stdout, "GREETING=hi\nFROM_HOST=host value\n");
+    let granted: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("TRACEPARENT="))
+        .collect();
+    assert_eq!(granted, ["GREETING=hi", "FROM_HOST=host value"]);
 }
 
 #[tokio::test]
@@ -236,4 +241,61 @@ async fn the_guest_sees_only_the_directories_it_is_given() {
         ran.stderr
     );
     std::fs::remove_dir_all(root).unwrap();
+}
+
+#[tokio::test]
+async fn a_run_continues_the_trace_it_was_started_in_and_hands_it_on() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00f067aa0ba902b7";
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    let carriers = [
+        ("TRACEPARENT", traceparent.clone()),
+        (
+            "TRACECONTEXT",
+            format!(r#"{{"traceparent":"{traceparent}"}}"#),
+        ),
+        ("TRACECONTEXT", traceparent.clone()),
+    ];
+    for (name, value) in carriers {
+        let receiver = OtlpReceiver::start().await;
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
+            (name, value.clone()),
+        ];
+        let ran = run(&[&command(), "env"], &env, "").await;
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let invocation = receiver
+            .wait_for_spans("ComponentInvocation", 1, WAIT)
+            .await
+            .remove(0);
+        assert_eq!(invocation.trace_id, TRACE, "{name}={value}");
+        assert_eq!(invocation.parent_span_id, PARENT, "{name}={value}");
+        assert_eq!(
+            invocation.kind, 2,
+            "the entry into the process is a server span"
+        );
+        let own = format!("TRACEPARENT=00-{TRACE}-{}-01", invocation.span_id);
+        assert!(
+            ran.stdout.lines().any(|l| l == own),
+            "the guest sees {own}: {}",
+            ran.stdout
+        );
+        assert!(
+            !ran.stdout.contains("TRACECONTEXT"),
+            "the host's variables stay the host's"
+        );
+    }
+}
+
+#[tokio::test]
+async fn propagation_off_means_no_traceparent_in_or_out() {
+    let env = [
+        ("OTEL_PROPAGATORS", "none".to_owned()),
+        (
+            "TRACEPARENT",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        ),
+    ];
+    let ran = run(&[&command(), "env"], &env, "").await;
+    assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), ""));
 }

@@ -508,3 +508,79 @@ async fn a_request_in_flight_at_sigterm_finishes_and_is_exported() {
     assert_eq!(spans[0].attr("error.type"), Some("Timeout"));
     assert!(stderr.contains("SIGTERM received"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_guest_sees_the_traceparent_of_its_own_invocation() {
+    let receiver = OtlpReceiver::start().await;
+    let misbehave = guest("http-misbehave");
+    let server = Wasmlens::serve(
+        BIN,
+        &[misbehave.to_str().unwrap()],
+        &otlp_env(&receiver, Transport::Grpc),
+    )
+    .await;
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let (status, _, body) = http_get(
+        &server.url("/env"),
+        &[("traceparent", &traceparent), ("tracestate", "vendor=1")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let invocation = receiver
+        .wait_for_spans("ComponentInvocation", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(invocation.trace_id, CALLER_TRACE);
+    let own = format!("TRACEPARENT=00-{CALLER_TRACE}-{}-01", invocation.span_id);
+    assert!(body.lines().any(|l| l == own), "{own} in {body}");
+    assert!(body.lines().any(|l| l == "TRACESTATE=vendor=1"), "{body}");
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn malformed_trace_headers_start_a_new_trace_and_never_fail_the_request() {
+    let receiver = OtlpReceiver::start().await;
+    let server = Wasmlens::serve(
+        BIN,
+        &[guest("http-hello").to_str().unwrap()],
+        &otlp_env(&receiver, Transport::Grpc),
+    )
+    .await;
+    let oversized = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01{}", "0".repeat(4096));
+    let cases = [
+        "garbage",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        oversized.as_str(),
+    ];
+    for traceparent in cases {
+        let (status, _, _) = http_get(&server.url("/"), &[("traceparent", traceparent)]).await;
+        assert_eq!(status, 200, "{traceparent}");
+    }
+    let spans = receiver
+        .wait_for_spans("HttpRequest", cases.len(), WAIT)
+        .await;
+    for span in &spans {
+        assert!(span.parent_span_id.is_empty(), "a new trace: {span:#?}");
+        assert_ne!(span.trace_id, CALLER_TRACE);
+    }
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn with_propagators_none_the_callers_trace_is_not_continued() {
+    let receiver = OtlpReceiver::start().await;
+    let mut env = otlp_env(&receiver, Transport::Grpc);
+    env.push(("OTEL_PROPAGATORS", "none".to_owned()));
+    let misbehave = guest("http-misbehave");
+    let server = Wasmlens::serve(BIN, &[misbehave.to_str().unwrap()], &env).await;
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let (_, _, body) = http_get(&server.url("/env"), &[("traceparent", &traceparent)]).await;
+    assert!(!body.contains("TRACEPARENT"), "{body}");
+    let request = receiver
+        .wait_for_spans("HttpRequest", 1, WAIT)
+        .await
+        .remove(0);
+    assert_ne!(request.trace_id, CALLER_TRACE);
+    server.terminate().await;
+}

@@ -2,7 +2,7 @@
   ;; own data, 0x8000.. a bump heap for the canonical ABI's allocations.
   (memory (export "cm32p2_memory") 1)
   (global $heap (mut i32) (i32.const 0x8000))
-  (data (i32.const 0x400) "traploopgrow")
+  (data (i32.const 0x400) "traploopgrow=\n")
 
   ;; Bump allocator: the canonical ABI calls it to lower lists and strings into the guest.
   ;; Nothing is freed; every instance lives for one invocation.

@@ -1,0 +1,164 @@
+//! Trace context across process boundaries: the environment a process is started with,
+//! and the environment a guest gets.
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use std::collections::HashMap;
+
+/// The OpenTelemetry environment carrier: `traceparent` is read from `TRACEPARENT`, and so
+/// on. Otherwise `TRACECONTEXT`, as the containerd shim sets it: a JSON map of header names
+/// to values (`{"traceparent":"00-…"}`), or a bare traceparent.
+pub fn extract_from_env(
+    propagator: &dyn TextMapPropagator,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Context {
+    let mut carrier: HashMap<String, String> = ["traceparent", "tracestate", "baggage"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), lookup(&key.to_ascii_uppercase())?)))
+        .collect();
+    if !carrier.contains_key("traceparent")
+        && let Some(value) = lookup("TRACECONTEXT").filter(|v| !v.trim().is_empty())
+    {
+        match serde_json::from_str::<HashMap<String, String>>(&value) {
+            Ok(map) => carrier.extend(map.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v))),
+            Err(_) => {
+                carrier.insert("traceparent".to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+    propagator.extract(&MapCarrier(&mut carrier))
+}
+
+/// `TRACEPARENT` and `TRACESTATE` for a guest whose work is the span `span`, so that a
+/// program it hands them to continues the trace. Empty when the span context is not valid.
+pub fn guest_env(span: &SpanContext) -> Vec<(String, String)> {
+    if !span.is_valid() {
+        return Vec::new();
+    }
+    let mut carrier = HashMap::new();
+    let cx = Context::new().with_remote_span_context(span.clone());
+    TraceContextPropagator::new().inject_context(&cx, &mut MapCarrier(&mut carrier));
+    let mut env: Vec<(String, String)> = carrier
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+        .collect();
+    env.sort();
+    env
+}
+
+struct MapCarrier<'a>(&'a mut HashMap<String, String>);
+
+impl Extractor for MapCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+impl Injector for MapCarrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::baggage::BaggageExt as _;
+    use opentelemetry::propagation::TextMapCompositePropagator;
+    use opentelemetry_sdk::propagation::BaggagePropagator;
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn extract(vars: &[(&str, &str)]) -> Context {
+        let propagator = TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]);
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        extract_from_env(&propagator, |name| vars.get(name).cloned())
+    }
+
+    fn span_of(cx: &Context) -> (String, String) {
+        let span = cx.span().span_context().clone();
+        (span.trace_id().to_string(), span.span_id().to_string())
+    }
+
+    #[test]
+    fn the_environment_carrier() {
+        let cx = extract(&[
+            ("TRACEPARENT", TRACEPARENT),
+            ("TRACESTATE", "v=1"),
+            ("BAGGAGE", "tenant=a"),
+        ]);
+        assert_eq!(
+            span_of(&cx),
+            (
+                "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                "00f067aa0ba902b7".into()
+            )
+        );
+        assert_eq!(cx.span().span_context().trace_state().header(), "v=1");
+        assert_eq!(
+            cx.baggage().get("tenant").map(|v| v.to_string()),
+            Some("a".into())
+        );
+    }
+
+    #[test]
+    fn the_containerd_shims_tracecontext_as_json_or_bare() {
+        let json = format!(r#"{{"traceparent":"{TRACEPARENT}","tracestate":"v=2"}}"#);
+        let cx = extract(&[("TRACECONTEXT", &json)]);
+        assert_eq!(span_of(&cx).1, "00f067aa0ba902b7");
+        assert_eq!(cx.span().span_context().trace_state().header(), "v=2");
+        assert_eq!(
+            span_of(&extract(&[("TRACECONTEXT", TRACEPARENT)])).1,
+            "00f067aa0ba902b7"
+        );
+    }
+
+    #[test]
+    fn traceparent_wins_and_garbage_starts_a_new_trace() {
+        let other = "00-11111111111111111111111111111111-2222222222222222-01";
+        assert_eq!(
+            span_of(&extract(&[
+                ("TRACEPARENT", TRACEPARENT),
+                ("TRACECONTEXT", other)
+            ]))
+            .1,
+            "00f067aa0ba902b7"
+        );
+        for garbage in ["nonsense", "{\"traceparent\": 7}", "00-zz-zz-01"] {
+            assert!(
+                !extract(&[("TRACECONTEXT", garbage)])
+                    .span()
+                    .span_context()
+                    .is_valid(),
+                "{garbage}"
+            );
+        }
+        assert!(!extract(&[]).has_active_span());
+    }
+
+    #[test]
+    fn a_guest_gets_its_own_traceparent() {
+        let cx = extract(&[("TRACEPARENT", TRACEPARENT), ("TRACESTATE", "v=1")]);
+        assert_eq!(
+            guest_env(cx.span().span_context()),
+            [
+                ("TRACEPARENT".to_owned(), TRACEPARENT.to_owned()),
+                ("TRACESTATE".to_owned(), "v=1".to_owned())
+            ]
+        );
+        assert!(guest_env(&SpanContext::empty_context()).is_empty());
+    }
+}
