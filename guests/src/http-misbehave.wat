@@ -1,7 +1,7 @@
 ;; world: http-misbehave
 ;; A wasi:http proxy that misbehaves by path: `/trap` traps, `/loop` never returns, `/grow`
 ;; grows its memory until the host refuses. `/env` answers with its environment, one
-;; KEY=VALUE a line. Any other path answers 200 `ok`. Every request writes one line to
+;; KEY=VALUE a line; `/headers` with the request's headers, one `name: value` a line. Any other path answers 200 `ok`. Every request writes one line to
 ;; stdout and one to stderr first.
 (module
   ;; @include shared/imports-io.wat
@@ -11,6 +11,9 @@
   (import "cm32p2|wasi:cli/stdout@0.2" "get-stdout" (func $get_stdout (result i32)))
   (import "cm32p2|wasi:cli/stderr@0.2" "get-stderr" (func $get_stderr (result i32)))
   (import "cm32p2|wasi:cli/environment@0.2" "get-environment" (func $get_environment (param i32)))
+  (import "cm32p2|wasi:http/types@0.2" "[method]incoming-request.headers"
+    (func $request_headers (param i32) (result i32)))
+  (import "cm32p2|wasi:http/types@0.2" "[method]fields.entries" (func $entries (param i32 i32)))
   ;; @include shared/prelude.wat
   ;; @include shared/http-helpers.wat
   ;; @include shared/env.wat
@@ -18,6 +21,24 @@
   (data (i32.const 0x1010) "handling request\n")
   (data (i32.const 0x1030) "guest warning on stderr\n")
   (data (i32.const 0x1050) "env")
+  (data (i32.const 0x1058) "headers: ")
+
+  ;; Writes the request's headers, one `name: value` a line.
+  (func $print_headers (param $request i32) (param $out i32)
+    (local $at i32) (local $end i32)
+    ;; list<tuple<string, list<u8>>> at 0x150
+    (call $entries (call $request_headers (local.get $request)) (i32.const 0x150))
+    (local.set $at (i32.load (i32.const 0x150)))
+    (local.set $end (i32.add (local.get $at) (i32.shl (i32.load (i32.const 0x154)) (i32.const 4))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
+        (call $write (local.get $out) (i32.load (local.get $at)) (i32.load offset=4 (local.get $at)))
+        (call $write (local.get $out) (i32.const 0x105f) (i32.const 2))
+        (call $write (local.get $out) (i32.load offset=8 (local.get $at)) (i32.load offset=12 (local.get $at)))
+        (call $write (local.get $out) (i32.const 0x40d) (i32.const 1))
+        (local.set $at (i32.add (local.get $at) (i32.const 16)))
+        (br $next))))
   (func (export "cm32p2|wasi:http/incoming-handler@0.2|handle") (param $request i32) (param $out i32)
     (local $stream i32)
     (call $write (call $get_stdout) (i32.const 0x1010) (i32.const 17))
@@ -33,6 +54,13 @@
           (then
             (local.set $stream (call $start_response (local.get $out) (i32.const 200)))
             (call $print_env (local.get $stream))
+            (call $finish_response (local.get $stream))
+            (return)))
+        (if (call $streq (i32.add (i32.load (i32.const 0x124)) (i32.const 1))
+                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)) (i32.const 0x1058) (i32.const 7))
+          (then
+            (local.set $stream (call $start_response (local.get $out) (i32.const 200)))
+            (call $print_headers (local.get $request) (local.get $stream))
             (call $finish_response (local.get $stream))
             (return)))))
     (call $respond (local.get $out) (i32.const 200) (i32.const 0x1000) (i32.const 3))))

@@ -2,6 +2,7 @@
 //! answers (413, 500) when the guest cannot give one.
 
 use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
+use crate::outbound::OutboundHooks;
 use crate::proxy::{Invocation, ProxyComponent, ProxyState};
 use http::{Method, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt as _;
@@ -219,7 +220,11 @@ impl Handler {
             .map_err(internal)?;
         let state = ProxyState::new(
             GuestState::new(wasi, &component.limits),
-            component.outbound.clone(),
+            OutboundHooks::new(
+                component.outbound.clone(),
+                self.telemetry.clone(),
+                self.instruments.clone(),
+            ),
         );
         let mut store =
             new_store(component.engine(), state, &component.limits).map_err(internal)?;
@@ -337,7 +342,7 @@ impl Handler {
 
 /// The method as the conventions want it: one of the known methods, else `_OTHER`, so
 /// that a client cannot blow up the cardinality of the metrics.
-fn method_name(method: &Method) -> &'static str {
+pub(crate) fn method_name(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

@@ -1,6 +1,6 @@
 //! A loaded wasi:http proxy component and one invocation of it.
 
-use crate::outbound::OutboundPolicy;
+use crate::outbound::{OutboundHooks, OutboundPolicy};
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanId, TraceContextExt as _};
@@ -22,11 +22,11 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub struct ProxyState {
     guest: GuestState,
     http: WasiHttpCtx,
-    outbound: OutboundPolicy,
+    outbound: OutboundHooks,
 }
 
 impl ProxyState {
-    pub fn new(guest: GuestState, outbound: OutboundPolicy) -> Self {
+    pub fn new(guest: GuestState, outbound: OutboundHooks) -> Self {
         ProxyState {
             guest,
             http: WasiHttpCtx::new(),

@@ -13,6 +13,7 @@ pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
 
 pub struct Instruments {
     pub http_server_request_duration: Histogram<f64>,
+    pub http_client_request_duration: Histogram<f64>,
     pub component_invocations: Counter<u64>,
 }
 
@@ -25,6 +26,12 @@ impl Instruments {
                 .with_description(
                     "Duration of HTTP server requests, until the response body is sent",
                 )
+                .with_boundaries(REQUEST_DURATION_BUCKETS.to_vec())
+                .build(),
+            http_client_request_duration: meter
+                .f64_histogram(metric::HTTP_CLIENT_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of a guest's outgoing HTTP requests, until the response headers arrive")
                 .with_boundaries(REQUEST_DURATION_BUCKETS.to_vec())
                 .build(),
             component_invocations: meter

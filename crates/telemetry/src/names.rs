@@ -7,6 +7,7 @@ pub mod span {
     pub const HTTP_REQUEST: &str = "HttpRequest";
     pub const COMPONENT_INSTANTIATION: &str = "ComponentInstantiation";
     pub const COMPONENT_INVOCATION: &str = "ComponentInvocation";
+    pub const OUTGOING_HTTP_REQUEST: &str = "OutgoingHttpRequest";
 }
 
 /// Attribute keys.
@@ -14,7 +15,7 @@ pub mod attr {
     pub use opentelemetry_semantic_conventions::attribute::{
         CLIENT_ADDRESS, ERROR_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID, FAAS_TRIGGER,
         HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, LOG_IOSTREAM,
-        NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, URL_PATH, URL_SCHEME,
+        NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, URL_FULL, URL_PATH, URL_SCHEME,
         USER_AGENT_ORIGINAL,
     };
 
@@ -40,7 +41,9 @@ pub mod attr {
 
 /// Metric names and units (UCUM).
 pub mod metric {
-    pub use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
+    pub use opentelemetry_semantic_conventions::metric::{
+        HTTP_CLIENT_REQUEST_DURATION, HTTP_SERVER_REQUEST_DURATION,
+    };
     pub const COMPONENT_INVOCATIONS: &str = "component.invocations";
 }
 

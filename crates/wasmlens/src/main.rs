@@ -128,6 +128,13 @@ struct ServeArgs {
     #[arg(long, value_name = "HOST[:PORT]", value_parser = HostPattern::parse)]
     allow_outbound: Vec<HostPattern>,
 
+    /// Send trace context (traceparent, tracestate, baggage) only to HOST[:PORT] on the
+    /// guest's outgoing requests. Repeatable; `none` for no host. By default, every host
+    /// --allow-outbound allows. A traceparent tells its receiver which trace it is in:
+    /// narrow this when the guest calls third parties.
+    #[arg(long, value_name = "HOST[:PORT]|none")]
+    propagate_to: Vec<String>,
+
     /// Requests handled at once; more wait for a free slot.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: u32,
@@ -147,6 +154,20 @@ struct ServeArgs {
     /// The wasi:http proxy component (.wasm, or its .wat text form).
     #[arg(value_name = "APP.wasm")]
     component: PathBuf,
+}
+
+/// `--propagate-to`: unset, every allowed host; `none`, no host; else these hosts.
+fn propagate_to(values: &[String]) -> anyhow::Result<Option<Vec<HostPattern>>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    if values.iter().any(|v| v.trim() == "none") {
+        return Ok(Some(Vec::new()));
+    }
+    let patterns = values
+        .iter()
+        .map(|v| HostPattern::parse(v).map_err(|e| anyhow::anyhow!("--propagate-to {e}")));
+    Ok(Some(patterns.collect::<anyhow::Result<_>>()?))
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {
@@ -260,7 +281,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             vec![args.component.display().to_string()],
             false,
         );
-        let outbound = OutboundPolicy::new(args.allow_outbound.clone());
+        let outbound = OutboundPolicy::new(
+            args.allow_outbound.clone(),
+            propagate_to(&args.propagate_to)?,
+        );
         let (id, _) = component_names(&args.component);
         let component =
             ProxyComponent::load(&runtime, &args.component, &id, env, limits, outbound)?;

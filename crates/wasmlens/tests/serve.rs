@@ -584,3 +584,156 @@ async fn with_propagators_none_the_callers_trace_is_not_continued() {
     assert_ne!(request.trace_id, CALLER_TRACE);
     server.terminate().await;
 }
+
+/// Starts B (the echoing guest) and A (the fetching guest, pointed at B's `/headers`).
+async fn chain(receiver: &OtlpReceiver, a_flags: &[&str]) -> (Wasmlens, Wasmlens) {
+    let env = otlp_env(receiver, Transport::Grpc);
+    let misbehave = guest("http-misbehave");
+    let b = Wasmlens::serve(BIN, &[misbehave.to_str().unwrap()], &env).await;
+    let fetch_url = format!("FETCH_URL={}", b.url("/headers"));
+    let allow = b.addr().to_string();
+    let fetch = guest("http-fetch");
+    let mut args = vec!["--env", &fetch_url, "--allow-outbound", &allow];
+    args.extend(a_flags);
+    args.push(fetch.to_str().unwrap());
+    let a = Wasmlens::serve(BIN, &args, &env).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn one_trace_flows_from_the_client_through_a_into_b() {
+    let receiver = OtlpReceiver::start().await;
+    let (a, b) = chain(&receiver, &[]).await;
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let (status, _, echoed) = http_get(
+        &a.url("/?token=secret"),
+        &[("traceparent", &traceparent), ("baggage", "tenant=acme")],
+    )
+    .await;
+    assert_eq!(status, 200, "{echoed}");
+    assert!(
+        echoed.lines().any(|l| l == "baggage: tenant=acme"),
+        "baggage arrives at B: {echoed}"
+    );
+    assert!(
+        !echoed.contains("tracestate"),
+        "no empty tracestate: {echoed}"
+    );
+
+    receiver.wait_for_spans("HttpRequest", 2, WAIT).await;
+    let outgoing = receiver
+        .wait_for_spans("OutgoingHttpRequest", 1, WAIT)
+        .await
+        .remove(0);
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().all(|s| s.trace_id == CALLER_TRACE),
+        "one trace: {spans:#?}"
+    );
+    let port = |s: &&SpanRecord| s.attr("server.port").map(str::to_owned);
+    let requests: Vec<_> = spans.iter().filter(|s| s.name == "HttpRequest").collect();
+    let a_request = requests
+        .iter()
+        .find(|s| port(s) == Some(a.addr().port().to_string()))
+        .unwrap();
+    let b_request = requests
+        .iter()
+        .find(|s| port(s) == Some(b.addr().port().to_string()))
+        .unwrap();
+    let a_invocation = spans
+        .iter()
+        .find(|s| s.name == "ComponentInvocation" && s.attr("component_id") == Some("http-fetch"))
+        .unwrap();
+    assert_eq!(a_request.parent_span_id, CALLER_SPAN);
+    assert_eq!(a_invocation.parent_span_id, a_request.span_id);
+    assert_eq!(outgoing.parent_span_id, a_invocation.span_id);
+    assert_eq!(
+        b_request.parent_span_id, outgoing.span_id,
+        "B continues A's outgoing span"
+    );
+    let echoed_parent = format!("traceparent: 00-{CALLER_TRACE}-{}-01", outgoing.span_id);
+    assert!(echoed.lines().any(|l| l == echoed_parent), "{echoed}");
+
+    assert_eq!(outgoing.kind, 3, "a client span");
+    assert_eq!(outgoing.attr("http.request.method"), Some("GET"));
+    assert_eq!(
+        outgoing.attr("url.full"),
+        Some(b.url("/headers").as_str()),
+        "no query string"
+    );
+    assert_eq!(outgoing.attr("server.address"), Some("127.0.0.1"));
+    assert_eq!(outgoing.attr("http.response.status_code"), Some("200"));
+
+    a.terminate().await;
+    b.terminate().await;
+    receiver
+        .wait_until("http.client.request.duration", WAIT, |r| {
+            r.metrics()
+                .iter()
+                .any(|m| m.name == "http.client.request.duration")
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn propagate_to_none_keeps_the_trace_from_b() {
+    let receiver = OtlpReceiver::start().await;
+    let (a, b) = chain(&receiver, &["--propagate-to", "none"]).await;
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let (status, _, echoed) = http_get(
+        &a.url("/"),
+        &[("traceparent", &traceparent), ("baggage", "tenant=acme")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        !echoed.contains("traceparent") && !echoed.contains("baggage"),
+        "{echoed}"
+    );
+    let requests = receiver.wait_for_spans("HttpRequest", 2, WAIT).await;
+    let b_port = b.addr().port().to_string();
+    let b_request = requests
+        .iter()
+        .find(|s| s.attr("server.port") == Some(b_port.as_str()))
+        .unwrap();
+    assert_ne!(b_request.trace_id, CALLER_TRACE, "B starts its own trace");
+    assert!(b_request.parent_span_id.is_empty());
+    a.terminate().await;
+    b.terminate().await;
+}
+
+#[tokio::test]
+async fn a_denied_outgoing_request_gets_a_client_span_with_the_error() {
+    let receiver = OtlpReceiver::start().await;
+    let env = otlp_env(&receiver, Transport::Grpc);
+    let fetch = guest("http-fetch");
+    let a = Wasmlens::serve(
+        BIN,
+        &[
+            "--env",
+            "FETCH_URL=http://127.0.0.1:9/x?secret=1",
+            fetch.to_str().unwrap(),
+        ],
+        &env,
+    )
+    .await;
+    let (status, _, body) = http_get(&a.url("/"), &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "fetch failed: error-code 015\n"),
+        "the guest's own answer"
+    );
+    let outgoing = receiver
+        .wait_for_spans("OutgoingHttpRequest", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(outgoing.attr("error.type"), Some("HTTP-request-denied"));
+    assert_eq!(outgoing.status_code, 2);
+    assert_eq!(outgoing.attr("url.full"), Some("http://127.0.0.1:9/x"));
+    let request = receiver
+        .wait_for_spans("HttpRequest", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(request.attr("http.response.status_code"), Some("502"));
+    a.terminate().await;
+}
