@@ -17,7 +17,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use wasmlens_engine::{GuestFailure, GuestOutput, GuestState, Passthrough, new_store};
 use wasmlens_telemetry::names::{attr, span};
-use wasmlens_telemetry::{GuestLogEmitter, GuestStream, HeaderExtractor, Instruments, Telemetry};
+use wasmlens_telemetry::{GuestLogEmitter, GuestStream, Instruments, Telemetry};
 use wasmlens_telemetry::{ids, propagation};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -76,7 +76,7 @@ impl Handler {
         let telemetry = &self.telemetry;
         let parent = telemetry
             .propagator()
-            .extract(&HeaderExtractor(request.headers()));
+            .extract(&propagation::TraceHeaders::new(request.headers()));
         let method = method_name(request.method());
         let tracer = telemetry.tracer();
         let mut builder = tracer

@@ -49,6 +49,48 @@ pub fn guest_env(span: &SpanContext) -> Vec<(String, String)> {
     env
 }
 
+/// An incoming request's headers as the W3C Trace Context specification reads them: more
+/// than one `traceparent` is ambiguous, so none is used (a new trace starts); several
+/// `tracestate` headers are one list, joined with commas.
+pub struct TraceHeaders<'a> {
+    headers: &'a http::HeaderMap,
+    joined_tracestate: Option<String>,
+}
+
+impl<'a> TraceHeaders<'a> {
+    pub fn new(headers: &'a http::HeaderMap) -> Self {
+        let mut states = headers.get_all("tracestate").iter();
+        let joined_tracestate = match (states.next(), states.next()) {
+            (Some(_), Some(_)) => {
+                let all = headers
+                    .get_all("tracestate")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok());
+                Some(all.collect::<Vec<_>>().join(","))
+            }
+            _ => None,
+        };
+        TraceHeaders {
+            headers,
+            joined_tracestate,
+        }
+    }
+}
+
+impl Extractor for TraceHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" if self.headers.get_all(key).iter().nth(1).is_some() => None,
+            "tracestate" if self.joined_tracestate.is_some() => self.joined_tracestate.as_deref(),
+            _ => self.headers.get(key)?.to_str().ok(),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.headers.keys().map(|k| k.as_str()).collect()
+    }
+}
+
 struct MapCarrier<'a>(&'a mut HashMap<String, String>);
 
 impl Extractor for MapCarrier<'_> {
@@ -147,6 +189,29 @@ mod tests {
             );
         }
         assert!(!extract(&[]).has_active_span());
+    }
+
+    #[test]
+    fn duplicate_traceparents_are_ambiguous_and_tracestates_are_one_list() {
+        let propagator = TraceContextPropagator::new();
+        let mut headers = http::HeaderMap::new();
+        headers.append("traceparent", TRACEPARENT.parse().unwrap());
+        headers.append("tracestate", "a=1".parse().unwrap());
+        headers.append("tracestate", "b=2".parse().unwrap());
+        let cx = propagator.extract(&TraceHeaders::new(&headers));
+        assert_eq!(cx.span().span_context().trace_state().header(), "a=1,b=2");
+
+        headers.append(
+            "traceparent",
+            "00-11111111111111111111111111111111-2222222222222222-01"
+                .parse()
+                .unwrap(),
+        );
+        let cx = propagator.extract(&TraceHeaders::new(&headers));
+        assert!(
+            !cx.span().span_context().is_valid(),
+            "two parents: a new trace"
+        );
     }
 
     #[test]

@@ -557,12 +557,18 @@ async fn malformed_trace_headers_start_a_new_trace_and_never_fail_the_request() 
         let (status, _, _) = http_get(&server.url("/"), &[("traceparent", traceparent)]).await;
         assert_eq!(status, 200, "{traceparent}");
     }
+    // Two traceparents are ambiguous: neither is continued.
+    let valid = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let other = "00-11111111111111111111111111111111-2222222222222222-01";
+    let headers = [("traceparent", valid.as_str()), ("traceparent", other)];
+    assert_eq!(http_get(&server.url("/"), &headers).await.0, 200);
     let spans = receiver
-        .wait_for_spans("HttpRequest", cases.len(), WAIT)
+        .wait_for_spans("HttpRequest", cases.len() + 1, WAIT)
         .await;
     for span in &spans {
         assert!(span.parent_span_id.is_empty(), "a new trace: {span:#?}");
         assert_ne!(span.trace_id, CALLER_TRACE);
+        assert_ne!(span.trace_id, "11111111111111111111111111111111");
     }
     server.terminate().await;
 }
