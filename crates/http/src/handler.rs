@@ -28,41 +28,74 @@ pub struct RequestLimits {
     pub max_body_bytes: u64,
 }
 
-/// Serves requests with one component; shared by every connection.
-pub struct Handler {
+/// A component and the path prefix it serves: `/api` serves `/api` and `/api/...`.
+pub struct Route {
+    pub prefix: String,
+    pub component: ProxyComponent,
+}
+
+/// A route with what its requests share, built once.
+struct Routed {
+    prefix: String,
     component: ProxyComponent,
+    /// `http.route`: `/api/*`, or `/*` for `/`.
+    route_attr: KeyValue,
+    guest_logs: Option<GuestLogEmitter>,
+}
+
+impl Routed {
+    fn serves(&self, path: &str) -> bool {
+        self.prefix == "/"
+            || path
+                .strip_prefix(&self.prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// Serves requests with the workload's components; shared by every connection.
+pub struct Handler {
+    /// Longest prefix first, so the most specific route wins.
+    routes: Vec<Routed>,
     telemetry: Arc<Telemetry>,
     instruments: Arc<Instruments>,
     limits: RequestLimits,
     permits: Arc<Semaphore>,
     /// Held by every running guest task; shutdown waits until all clones are gone.
     pub(crate) drain: mpsc::Sender<()>,
-    route: KeyValue,
-    guest_logs: Option<GuestLogEmitter>,
 }
 
 impl Handler {
     pub(crate) fn new(
-        component: ProxyComponent,
-        route: &str,
+        routes: Vec<Route>,
         telemetry: Arc<Telemetry>,
         instruments: Arc<Instruments>,
         limits: RequestLimits,
         max_concurrent_requests: usize,
         drain: mpsc::Sender<()>,
     ) -> Self {
-        let guest_logs = telemetry
-            .logger()
-            .map(|logger| GuestLogEmitter::new(logger.clone(), component.telemetry.id.clone()));
+        let mut routes: Vec<Routed> = routes
+            .into_iter()
+            .map(|Route { prefix, component }| {
+                let template = format!("{}/*", prefix.trim_end_matches('/'));
+                let guest_logs = telemetry.logger().map(|logger| {
+                    GuestLogEmitter::new(logger.clone(), component.telemetry.id.clone())
+                });
+                Routed {
+                    route_attr: KeyValue::new(attr::HTTP_ROUTE, template),
+                    prefix,
+                    component,
+                    guest_logs,
+                }
+            })
+            .collect();
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Handler {
-            route: KeyValue::new(attr::HTTP_ROUTE, route.to_owned()),
+            routes,
             permits: Arc::new(Semaphore::new(max_concurrent_requests)),
-            component,
             telemetry,
             instruments,
             limits,
             drain,
-            guest_logs,
         }
     }
 
@@ -78,19 +111,29 @@ impl Handler {
             .propagator()
             .extract(&propagation::TraceHeaders::new(request.headers()));
         let method = method_name(request.method());
+        let route = self
+            .routes
+            .iter()
+            .position(|r| r.serves(request.uri().path()));
+        let route_attr = route.map(|i| self.routes[i].route_attr.clone());
         let tracer = telemetry.tracer();
         let mut builder = tracer
             .span_builder(span::HTTP_REQUEST)
             .with_kind(SpanKind::Server);
         if telemetry.traces_enabled() {
-            builder =
-                builder.with_attributes(self.request_attributes(&request, method, peer, local));
+            builder = builder.with_attributes(self.request_attributes(
+                &request,
+                method,
+                &route_attr,
+                peer,
+                local,
+            ));
         }
         let cx = parent.with_span(builder.start_with_context(tracer, &parent));
 
         let (response, failure) = match self
             .clone()
-            .respond(request, cx.clone())
+            .respond(request, route, cx.clone())
             .with_context(cx.clone())
             .await
         {
@@ -143,10 +186,10 @@ impl Handler {
         }
         let mut duration_attrs = vec![
             KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
-            self.route.clone(),
             KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16())),
             KeyValue::new(attr::URL_SCHEME, "http"),
         ];
+        duration_attrs.extend(route_attr);
         if let Some(error_type) = error_type {
             duration_attrs.push(KeyValue::new(attr::ERROR_TYPE, error_type));
         }
@@ -164,8 +207,12 @@ impl Handler {
     async fn respond(
         self: Arc<Self>,
         request: Request<Incoming>,
+        route: Option<usize>,
         cx: Context,
     ) -> Result<Response<ResponseBody>, (StatusCode, Option<GuestFailure>)> {
+        let Some(route) = route else {
+            return Err((StatusCode::NOT_FOUND, None));
+        };
         let max_body = self.limits.max_body_bytes;
         let declared = request
             .headers()
@@ -181,16 +228,17 @@ impl Handler {
             .await
             .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, None))?;
 
-        let component = &self.component;
+        let routed = &self.routes[route];
+        let component = &routed.component;
         let stdout = GuestOutput::new(
             GuestStream::Stdout,
             Passthrough::Lines,
-            self.guest_logs.clone(),
+            routed.guest_logs.clone(),
         );
         let stderr = GuestOutput::new(
             GuestStream::Stderr,
             Passthrough::Lines,
-            self.guest_logs.clone(),
+            routed.guest_logs.clone(),
         );
         let internal = |err: anyhow::Error| {
             tracing::error!("cannot prepare the guest: {err:#}");
@@ -262,7 +310,8 @@ impl Handler {
             async move {
                 let _permit = permit;
                 let _drain = drain;
-                this.component
+                this.routes[route]
+                    .component
                     .invoke(&this.telemetry, &this.instruments, invocation)
                     .await
             }
@@ -295,6 +344,7 @@ impl Handler {
         &self,
         request: &Request<Incoming>,
         method: &'static str,
+        route: &Option<KeyValue>,
         peer: SocketAddr,
         local: SocketAddr,
     ) -> Vec<KeyValue> {
@@ -312,7 +362,6 @@ impl Handler {
         };
         let mut attrs = vec![
             KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
-            self.route.clone(),
             KeyValue::new(attr::URL_PATH, uri.path().to_owned()),
             KeyValue::new(attr::URL_SCHEME, "http"),
             KeyValue::new(attr::SERVER_ADDRESS, server_address.clone()),
@@ -323,6 +372,7 @@ impl Handler {
             ),
             KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string()),
         ];
+        attrs.extend(route.clone());
         if let Some(agent) = request
             .headers()
             .get(header::USER_AGENT)

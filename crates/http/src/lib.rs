@@ -1,5 +1,6 @@
-//! `wasmlens serve`: serves a wasi:http proxy component over HTTP/1.1. The component is
-//! compiled and pre-instantiated once; each request gets a fresh instance, its own
+//! `wasmlens serve` and `up`: serves wasi:http proxy components over HTTP/1.1, routed by
+//! path prefix. Each component is compiled and pre-instantiated once; each request gets a
+//! fresh instance, its own
 //! `HttpRequest` span (continuing the caller's trace) with `ComponentInstantiation` and
 //! `ComponentInvocation` inside, and the request-duration metric.
 
@@ -9,6 +10,7 @@ mod outbound;
 mod proxy;
 mod server;
 
+pub use handler::Route;
 pub use outbound::{HostPattern, OutboundPolicy};
 pub use proxy::ProxyComponent;
 pub use server::{ServeOptions, Server, ShutdownReport};

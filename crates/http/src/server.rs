@@ -1,8 +1,7 @@
 //! The HTTP/1.1 server: accepts connections until told to stop, then lets in-flight
 //! requests (and the guests still streaming their bodies) finish, within a bound.
 
-use crate::handler::{Handler, RequestLimits};
-use crate::proxy::ProxyComponent;
+use crate::handler::{Handler, RequestLimits, Route};
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,8 +25,6 @@ pub struct ServeOptions {
     pub max_body_bytes: u64,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
-    /// `http.route` of the component's requests.
-    pub route: String,
 }
 
 /// How shutdown went.
@@ -46,8 +43,10 @@ pub struct Server {
 }
 
 impl Server {
+    /// Listens for the routes' requests; each request goes to the route with the longest
+    /// prefix that serves its path, and a path no route serves gets a 404.
     pub async fn bind(
-        component: ProxyComponent,
+        routes: Vec<Route>,
         telemetry: Arc<Telemetry>,
         instruments: Arc<Instruments>,
         options: ServeOptions,
@@ -57,8 +56,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let (drain, drained) = mpsc::channel(1);
         let handler = Arc::new(Handler::new(
-            component,
-            &options.route,
+            routes,
             telemetry,
             instruments,
             RequestLimits {

@@ -26,12 +26,22 @@ pub struct Wasmlens {
 }
 
 impl Wasmlens {
-    /// Starts `wasmlens serve ARGS --listen 127.0.0.1:0` with only `env` in its
+    /// Starts `wasmlens serve --listen 127.0.0.1:0 ARGS` with only `env` in its
     /// environment, and waits until it says where it listens.
     pub async fn serve(binary: &str, args: &[&str], env: &[(&str, String)]) -> Self {
+        Self::start(binary, "serve", args, env).await
+    }
+
+    /// Starts `wasmlens up --listen 127.0.0.1:0 ARGS` (the last one the manifest), as
+    /// [`Wasmlens::serve`] does.
+    pub async fn up(binary: &str, args: &[&str], env: &[(&str, String)]) -> Self {
+        Self::start(binary, "up", args, env).await
+    }
+
+    async fn start(binary: &str, subcommand: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = tokio::process::Command::new(binary);
         command
-            .arg("serve")
+            .arg(subcommand)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_clear()

@@ -184,6 +184,22 @@ impl OtlpReceiver {
         format!("http://{}", self.http)
     }
 
+    /// The variables that point a wasmlens at this receiver over `transport`, with short
+    /// batch delays so that tests need not wait for the defaults.
+    pub fn exporter_env(&self, transport: Transport) -> Vec<(&'static str, String)> {
+        let (endpoint, protocol) = match transport {
+            Transport::Grpc => (self.grpc_endpoint(), "grpc"),
+            Transport::HttpProtobuf => (self.http_endpoint(), "http/protobuf"),
+            Transport::HttpJson => (self.http_endpoint(), "http/json"),
+        };
+        vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100".to_owned()),
+        ]
+    }
+
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.received.spans.lock().unwrap().clone()
     }

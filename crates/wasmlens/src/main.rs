@@ -11,7 +11,7 @@ use wasmlens_engine::{
     GuestEnv, Limits, Preopen, Runtime, RuntimeOptions, component_names, parse_bytes,
     parse_duration,
 };
-use wasmlens_http::{HostPattern, OutboundPolicy, ProxyComponent, ServeOptions, Server};
+use wasmlens_http::{HostPattern, OutboundPolicy, ProxyComponent, Route, ServeOptions, Server};
 use wasmlens_telemetry::{InitOptions, Instruments, Telemetry, TelemetryConfig, propagation};
 
 const TELEMETRY_HELP: &str = "\
@@ -51,6 +51,27 @@ enum Commands {
     /// in-flight requests finish, flushes telemetry and exits 0.
     #[command(after_help = TELEMETRY_HELP)]
     Serve(ServeArgs),
+    /// Start a workload from its manifest (wasmlens.toml): several wasi:http components,
+    /// each on its own route and with its own limits, environment and outbound hosts.
+    ///
+    /// A manifest:
+    ///
+    ///   [workload]
+    ///   name = "shop"
+    ///
+    ///   [[component]]
+    ///   id = "api"
+    ///   source = "api.wasm"          # relative to the manifest
+    ///   route = "/api"               # serves /api and /api/...; the longest route wins
+    ///   fuel = 50_000_000
+    ///   max_memory = "64MiB"
+    ///   timeout = "2s"
+    ///   env = { GREETING = "hi" }
+    ///   dirs = ["data::/data"]
+    ///   allowed_outbound_hosts = ["127.0.0.1:8081"]
+    ///   propagate_to = ["none"]      # default: every allowed host
+    #[command(after_help = TELEMETRY_HELP, verbatim_doc_comment)]
+    Up(UpArgs),
 }
 
 #[derive(Args)]
@@ -112,28 +133,10 @@ struct RunArgs {
 }
 
 #[derive(Args)]
-struct ServeArgs {
-    #[command(flatten)]
-    guest: GuestArgs,
-    #[command(flatten)]
-    limits: LimitArgs,
-
+struct ServerArgs {
     /// Address to listen on (port 0 picks a free one; the log says which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-
-    /// Let the guest's outgoing HTTP requests reach HOST[:PORT]. Repeatable; `*` allows any
-    /// host, `*.example.com` any subdomain. Other requests fail in the guest with
-    /// wasi:http's HTTP-request-denied error.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = HostPattern::parse)]
-    allow_outbound: Vec<HostPattern>,
-
-    /// Send trace context (traceparent, tracestate, baggage) only to HOST[:PORT] on the
-    /// guest's outgoing requests. Repeatable; `none` for no host. By default, every host
-    /// --allow-outbound allows. A traceparent tells its receiver which trace it is in:
-    /// narrow this when the guest calls third parties.
-    #[arg(long, value_name = "HOST[:PORT]|none")]
-    propagate_to: Vec<String>,
 
     /// Requests handled at once; more wait for a free slot.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
@@ -150,10 +153,43 @@ struct ServeArgs {
     /// How long in-flight requests may take to finish after SIGINT or SIGTERM.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    guest: GuestArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// Let the guest's outgoing HTTP requests reach HOST[:PORT]. Repeatable; `*` allows any
+    /// host, `*.example.com` any subdomain. Other requests fail in the guest with
+    /// wasi:http's HTTP-request-denied error.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = HostPattern::parse)]
+    allow_outbound: Vec<HostPattern>,
+
+    /// Send trace context (traceparent, tracestate, baggage) only to HOST[:PORT] on the
+    /// guest's outgoing requests. Repeatable; `none` for no host. By default, every host
+    /// --allow-outbound allows. A traceparent tells its receiver which trace it is in:
+    /// narrow this when the guest calls third parties.
+    #[arg(long, value_name = "HOST[:PORT]|none")]
+    propagate_to: Vec<String>,
 
     /// The wasi:http proxy component (.wasm, or its .wat text form).
     #[arg(value_name = "APP.wasm")]
     component: PathBuf,
+}
+
+#[derive(Args)]
+struct UpArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// The workload manifest. Relative paths in it resolve against its folder.
+    #[arg(value_name = "MANIFEST", default_value = "wasmlens.toml")]
+    manifest: PathBuf,
 }
 
 /// `--propagate-to`: unset, every allowed host; `none`, no host; else these hosts.
@@ -192,6 +228,7 @@ fn main() {
         let result = match cli.command {
             Commands::Run(args) => run(args).await,
             Commands::Serve(args) => serve(args).await,
+            Commands::Up(args) => up(args).await,
         };
         result.unwrap_or_else(|err| {
             eprintln!("wasmlens: {err:#}");
@@ -267,41 +304,97 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let limits = args.limits.limits();
+    let env = guest_env(
+        &args.guest,
+        vec![args.component.display().to_string()],
+        false,
+    );
+    let outbound = OutboundPolicy::new(
+        args.allow_outbound.clone(),
+        propagate_to(&args.propagate_to)?,
+    );
+    let (id, _) = component_names(&args.component);
+    let name = args.component.display().to_string();
+    serve_routes(&args.server, &name, limits.fuel.is_some(), |runtime| {
+        let component = ProxyComponent::load(runtime, &args.component, &id, env, limits, outbound)?;
+        Ok(vec![Route {
+            prefix: "/".to_owned(),
+            component,
+        }])
+    })
+    .await
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<i32> {
+    let workload = wasmlens_workload::load(&args.manifest)?;
+    let fuel = workload.components.iter().any(|c| c.limits.fuel.is_some());
+    let name = format!("workload {:?} ({})", workload.name, args.manifest.display());
+    serve_routes(&args.server, &name, fuel, |runtime| {
+        let mut routes = Vec::with_capacity(workload.components.len());
+        for spec in &workload.components {
+            let context = |err: anyhow::Error| anyhow::anyhow!("component {:?}: {err:#}", spec.id);
+            let hosts = |list: &[String]| -> anyhow::Result<Vec<HostPattern>> {
+                let parsed = list
+                    .iter()
+                    .map(|h| HostPattern::parse(h).map_err(anyhow::Error::msg));
+                parsed.collect::<anyhow::Result<_>>().map_err(context)
+            };
+            let outbound = OutboundPolicy::new(
+                hosts(&spec.allowed_outbound_hosts)?,
+                spec.propagate_to.as_deref().map(hosts).transpose()?,
+            );
+            let env = GuestEnv {
+                args: vec![spec.source.display().to_string()],
+                env: spec.env.clone(),
+                preopens: spec.preopens.clone(),
+                inherit_stdin: false,
+            };
+            let component =
+                ProxyComponent::load(runtime, &spec.source, &spec.id, env, spec.limits, outbound)
+                    .map_err(context)?;
+            tracing::info!(
+                "{} -> component {:?} ({})",
+                spec.route,
+                spec.id,
+                spec.source.display()
+            );
+            routes.push(Route {
+                prefix: spec.route.clone(),
+                component,
+            });
+        }
+        Ok(routes)
+    })
+    .await
+}
+
+/// Serves routes until SIGINT or SIGTERM, then drains and flushes. `load` compiles the
+/// components with the process's runtime.
+async fn serve_routes(
+    server: &ServerArgs,
+    what: &str,
+    consume_fuel: bool,
+    load: impl FnOnce(&Runtime) -> anyhow::Result<Vec<Route>>,
+) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("info")?;
     let result = async {
         let instruments = Arc::new(Instruments::new(telemetry.meter()));
-        let limits = args.limits.limits();
         let runtime = Runtime::new(&RuntimeOptions {
-            consume_fuel: limits.fuel.is_some(),
-            pooled_instances: Some(args.max_concurrent_requests),
+            consume_fuel,
+            pooled_instances: Some(server.max_concurrent_requests),
         })?;
-        let env = guest_env(
-            &args.guest,
-            vec![args.component.display().to_string()],
-            false,
-        );
-        let outbound = OutboundPolicy::new(
-            args.allow_outbound.clone(),
-            propagate_to(&args.propagate_to)?,
-        );
-        let (id, _) = component_names(&args.component);
-        let component =
-            ProxyComponent::load(&runtime, &args.component, &id, env, limits, outbound)?;
+        let routes = load(&runtime)?;
         let options = ServeOptions {
-            listen: args.listen,
-            max_concurrent_requests: args.max_concurrent_requests as usize,
-            max_header_bytes: args.max_request_header_size,
-            max_body_bytes: args.max_request_body_size as u64,
-            shutdown_timeout: args.shutdown_timeout,
-            route: "/*".to_owned(),
+            listen: server.listen,
+            max_concurrent_requests: server.max_concurrent_requests as usize,
+            max_header_bytes: server.max_request_header_size,
+            max_body_bytes: server.max_request_body_size as u64,
+            shutdown_timeout: server.shutdown_timeout,
         };
-        let server = Server::bind(component, telemetry.clone(), instruments, options).await?;
-        tracing::info!(
-            "serving {} on http://{}",
-            args.component.display(),
-            server.local_addr()
-        );
+        let server = Server::bind(routes, telemetry.clone(), instruments, options).await?;
+        tracing::info!("serving {what} on http://{}", server.local_addr());
         let report = server.run(shutdown).await;
         tracing::info!("stopped in {:?}; flushing telemetry", report.took);
         anyhow::Ok(())

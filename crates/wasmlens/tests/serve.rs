@@ -9,20 +9,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
-fn otlp_env(receiver: &OtlpReceiver, transport: Transport) -> Vec<(&'static str, String)> {
-    let (endpoint, protocol) = match transport {
-        Transport::Grpc => (receiver.grpc_endpoint(), "grpc"),
-        Transport::HttpProtobuf => (receiver.http_endpoint(), "http/protobuf"),
-        Transport::HttpJson => (receiver.http_endpoint(), "http/json"),
-    };
-    vec![
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
-        ("OTEL_BLRP_SCHEDULE_DELAY", "100".to_owned()),
-    ]
-}
-
 fn one<'a>(spans: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
     let matching: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
     assert_eq!(matching.len(), 1, "exactly one {name} in {spans:#?}");
@@ -34,7 +20,7 @@ async fn request_spans_arrive_over(transport: Transport) {
     let server = Wasmlens::serve(
         BIN,
         &[guest("http-hello").to_str().unwrap()],
-        &otlp_env(&receiver, transport),
+        &receiver.exporter_env(transport),
     )
     .await;
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
@@ -204,7 +190,7 @@ async fn misbehaving_guests_get_500_while_everyone_else_is_served() {
         "8MiB",
         misbehave.to_str().unwrap(),
     ];
-    let server = Wasmlens::serve(BIN, &args, &otlp_env(&receiver, Transport::HttpProtobuf)).await;
+    let server = Wasmlens::serve(BIN, &args, &receiver.exporter_env(Transport::HttpProtobuf)).await;
 
     let bad = ["/trap", "/loop", "/grow", "/loop", "/loop"]
         .map(|path| tokio::spawn(http_get_owned(server.url(path))));
@@ -250,7 +236,7 @@ async fn guest_output_becomes_log_records_in_the_invocations_trace() {
     let server = Wasmlens::serve(
         BIN,
         &[guest("http-misbehave").to_str().unwrap()],
-        &otlp_env(&receiver, Transport::Grpc),
+        &receiver.exporter_env(Transport::Grpc),
     )
     .await;
     assert_eq!(http_get(&server.url("/ok"), &[]).await.0, 200);
@@ -298,7 +284,7 @@ async fn guest_output_becomes_log_records_in_the_invocations_trace() {
 async fn sigterm_right_after_a_burst_loses_no_span() {
     const BURST: usize = 300;
     let receiver = OtlpReceiver::start().await;
-    let mut env = otlp_env(&receiver, Transport::Grpc);
+    let mut env = receiver.exporter_env(Transport::Grpc);
     // A long delay, so that spans are still queued when SIGTERM comes: only the
     // shutdown flush can deliver them.
     env.push(("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()));
@@ -494,7 +480,7 @@ async fn a_request_in_flight_at_sigterm_finishes_and_is_exported() {
     let receiver = OtlpReceiver::start().await;
     let misbehave = guest("http-misbehave");
     let args = ["--timeout", "1500ms", misbehave.to_str().unwrap()];
-    let mut server = Wasmlens::serve(BIN, &args, &otlp_env(&receiver, Transport::Grpc)).await;
+    let mut server = Wasmlens::serve(BIN, &args, &receiver.exporter_env(Transport::Grpc)).await;
     let slow = tokio::spawn(http_get_owned(server.url("/loop")));
     // The guest is running once its first line reaches stderr.
     server
@@ -516,7 +502,7 @@ async fn the_guest_sees_the_traceparent_of_its_own_invocation() {
     let server = Wasmlens::serve(
         BIN,
         &[misbehave.to_str().unwrap()],
-        &otlp_env(&receiver, Transport::Grpc),
+        &receiver.exporter_env(Transport::Grpc),
     )
     .await;
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
@@ -543,7 +529,7 @@ async fn malformed_trace_headers_start_a_new_trace_and_never_fail_the_request() 
     let server = Wasmlens::serve(
         BIN,
         &[guest("http-hello").to_str().unwrap()],
-        &otlp_env(&receiver, Transport::Grpc),
+        &receiver.exporter_env(Transport::Grpc),
     )
     .await;
     let oversized = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01{}", "0".repeat(4096));
@@ -576,7 +562,7 @@ async fn malformed_trace_headers_start_a_new_trace_and_never_fail_the_request() 
 #[tokio::test]
 async fn with_propagators_none_the_callers_trace_is_not_continued() {
     let receiver = OtlpReceiver::start().await;
-    let mut env = otlp_env(&receiver, Transport::Grpc);
+    let mut env = receiver.exporter_env(Transport::Grpc);
     env.push(("OTEL_PROPAGATORS", "none".to_owned()));
     let misbehave = guest("http-misbehave");
     let server = Wasmlens::serve(BIN, &[misbehave.to_str().unwrap()], &env).await;
@@ -593,7 +579,7 @@ async fn with_propagators_none_the_callers_trace_is_not_continued() {
 
 /// Starts B (the echoing guest) and A (the fetching guest, pointed at B's `/headers`).
 async fn chain(receiver: &OtlpReceiver, a_flags: &[&str]) -> (Wasmlens, Wasmlens) {
-    let env = otlp_env(receiver, Transport::Grpc);
+    let env = receiver.exporter_env(Transport::Grpc);
     let misbehave = guest("http-misbehave");
     let b = Wasmlens::serve(BIN, &[misbehave.to_str().unwrap()], &env).await;
     let fetch_url = format!("FETCH_URL={}", b.url("/headers"));
@@ -711,7 +697,7 @@ async fn propagate_to_none_keeps_the_trace_from_b() {
 #[tokio::test]
 async fn a_denied_outgoing_request_gets_a_client_span_with_the_error() {
     let receiver = OtlpReceiver::start().await;
-    let env = otlp_env(&receiver, Transport::Grpc);
+    let env = receiver.exporter_env(Transport::Grpc);
     let fetch = guest("http-fetch");
     let a = Wasmlens::serve(
         BIN,

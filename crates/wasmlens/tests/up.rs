@@ -1,0 +1,177 @@
+//! `wasmlens up` as a user runs it: a manifest in a folder of its own, several
+//! components routed by path, each with its own grants and limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A folder with the test guests copied in and `manifest` written as wasmlens.toml, so
+/// that the manifest's relative paths are exercised.
+fn workload_dir(test: &str, manifest: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmlens-up-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("components")).unwrap();
+    for name in ["http-hello", "http-misbehave", "http-fetch"] {
+        std::fs::copy(
+            guest(name),
+            dir.join("components").join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("wasmlens.toml"), manifest).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn each_path_goes_to_its_component_with_its_own_grants_and_limits() {
+    let dir = workload_dir(
+        "routes",
+        r#"
+[workload]
+name = "shop"
+
+[[component]]
+id = "greeter"
+source = "components/http-hello.wasm"
+route = "/hello"
+
+[[component]]
+id = "site"
+source = "components/http-misbehave.wasm"
+route = "/"
+timeout = "300ms"
+env = { GREETING = "hi" }
+"#,
+    );
+    let receiver = OtlpReceiver::start().await;
+    let manifest = dir.join("wasmlens.toml");
+    let server = Wasmlens::up(
+        BIN,
+        &[manifest.to_str().unwrap()],
+        &receiver.exporter_env(Transport::Grpc),
+    )
+    .await;
+
+    assert_eq!(http_get(&server.url("/hello"), &[]).await.2, "hello");
+    assert_eq!(http_get(&server.url("/hello/deeper"), &[]).await.2, "hello");
+    assert_eq!(
+        http_get(&server.url("/hellothere"), &[]).await.2,
+        "ok\n",
+        "a prefix is whole segments"
+    );
+    let (_, _, env) = http_get(&server.url("/env"), &[]).await;
+    assert!(env.lines().any(|l| l == "GREETING=hi"), "{env}");
+    assert_eq!(
+        http_get(&server.url("/loop"), &[]).await.0,
+        500,
+        "site's own timeout"
+    );
+
+    let spans = receiver.wait_for_spans("HttpRequest", 5, WAIT).await;
+    let routes: Vec<_> = spans.iter().filter_map(|s| s.attr("http.route")).collect();
+    assert_eq!(
+        routes.iter().filter(|r| **r == "/hello/*").count(),
+        2,
+        "{routes:?}"
+    );
+    assert_eq!(
+        routes.iter().filter(|r| **r == "/*").count(),
+        3,
+        "{routes:?}"
+    );
+    let invocations = receiver
+        .wait_for_spans("ComponentInvocation", 5, WAIT)
+        .await;
+    let ids: Vec<_> = invocations
+        .iter()
+        .filter_map(|s| s.attr("component_id"))
+        .collect();
+    assert_eq!(
+        ids.iter().filter(|id| **id == "greeter").count(),
+        2,
+        "{ids:?}"
+    );
+    server.terminate().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_path_no_component_serves_gets_404() {
+    let dir = workload_dir(
+        "404",
+        "[workload]\nname = \"w\"\n[[component]]\nid = \"a\"\nsource = \"components/http-hello.wasm\"\nroute = \"/a\"\n",
+    );
+    let manifest = dir.join("wasmlens.toml");
+    let server = Wasmlens::up(BIN, &[manifest.to_str().unwrap()], &[]).await;
+    assert_eq!(http_get(&server.url("/a"), &[]).await.0, 200);
+    assert_eq!(http_get(&server.url("/b"), &[]).await.0, 404);
+    server.terminate().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn propagate_to_in_the_manifest_decides_who_gets_the_context() {
+    let echo = Wasmlens::serve(BIN, &[guest("http-misbehave").to_str().unwrap()], &[]).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for (propagate_to, expect_context) in [("", true), ("propagate_to = [\"none\"]", false)] {
+        let manifest = format!(
+            "[workload]\nname = \"w\"\n[[component]]\nid = \"fetch\"\nsource = \"components/http-fetch.wasm\"\n\
+             route = \"/\"\nenv = {{ FETCH_URL = \"{}\" }}\nallowed_outbound_hosts = [\"{}\"]\n{propagate_to}\n",
+            echo.url("/headers"),
+            echo.addr(),
+        );
+        let dir = workload_dir(if expect_context { "propagate" } else { "none" }, &manifest);
+        let path = dir.join("wasmlens.toml");
+        let server = Wasmlens::up(BIN, &[path.to_str().unwrap()], &[]).await;
+        let (status, _, echoed) = http_get(&server.url("/"), &[("traceparent", traceparent)]).await;
+        assert_eq!(status, 200, "{echoed}");
+        assert_eq!(
+            echoed.contains("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            expect_context,
+            "{echoed}"
+        );
+        server.terminate().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_bad_manifest_is_refused_with_file_line_and_column() {
+    let dir = workload_dir(
+        "bad",
+        "[workload]\nname = \"w\"\n[[component]]\nid = \"a\"\nsource = \"components/http-hello.wasm\"\nrout = \"/\"\n",
+    );
+    let manifest = dir.join("wasmlens.toml");
+    let output = tokio::process::Command::new(BIN)
+        .arg("up")
+        .arg(&manifest)
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}:6:1: unknown field `rout`, expected one of",
+        manifest.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    std::fs::write(&manifest, "[workload]\nname = \"w\"\n[[component]]\nid = \"a\"\nsource = \"nope.wasm\"\nroute = \"/\"\n")
+        .unwrap();
+    let output = tokio::process::Command::new(BIN)
+        .arg("up")
+        .arg(&manifest)
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("component \"a\": cannot read") && stderr.contains("nope.wasm"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

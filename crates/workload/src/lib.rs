@@ -1,0 +1,283 @@
+//! Workloads: what `wasmlens up` starts and stops. A workload has a name and one or more
+//! components, each with its trigger (for now an HTTP route), limits, environment and
+//! allowed outbound hosts. This crate reads `wasmlens.toml`, checks it, and resolves
+//! relative paths against the manifest's folder; it runs nothing.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use wasmlens_engine::{Limits, Preopen, parse_bytes, parse_duration};
+
+/// A checked workload.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub name: String,
+    pub components: Vec<ComponentSpec>,
+}
+
+/// One component of a workload.
+#[derive(Clone, Debug)]
+pub struct ComponentSpec {
+    pub id: String,
+    pub source: PathBuf,
+    /// The path prefix it serves: `/api` serves `/api` and `/api/...`.
+    pub route: String,
+    pub limits: Limits,
+    pub env: Vec<(String, String)>,
+    pub preopens: Vec<Preopen>,
+    pub allowed_outbound_hosts: Vec<String>,
+    /// `None`: every allowed host; empty: no host.
+    pub propagate_to: Option<Vec<String>>,
+}
+
+/// The file as written. Unknown keys are refused, so a typo does not silently do nothing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    workload: WorkloadTable,
+    #[serde(rename = "component", default)]
+    components: Vec<ComponentTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadTable {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentTable {
+    id: String,
+    source: PathBuf,
+    route: String,
+    fuel: Option<u64>,
+    max_memory: Option<Size>,
+    timeout: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    dirs: Vec<String>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
+    propagate_to: Option<Vec<String>>,
+}
+
+/// A size as a number of bytes or a string such as "64MiB".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+/// Reads and checks the manifest at `path`. Errors name the file, and for a syntax or
+/// type error the line and column, and say what was expected.
+pub fn load(path: &Path) -> anyhow::Result<Workload> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+    let folder = path.parent().unwrap_or(Path::new("."));
+    parse(&text, folder).map_err(|err| anyhow::anyhow!("{}:{err}", path.display()))
+}
+
+/// Parses manifest text; relative paths resolve against `folder`. An error's text starts
+/// with `LINE:COLUMN: ` where the position is known.
+pub fn parse(text: &str, folder: &Path) -> Result<Workload, String> {
+    let manifest: Manifest = toml::from_str(text).map_err(|err| {
+        let message = err.message().trim_end().to_owned();
+        match err.span() {
+            Some(span) => {
+                let (line, column) = position(text, span.start);
+                format!("{line}:{column}: {message}")
+            }
+            None => format!(" {message}"),
+        }
+    })?;
+    // Errors below concern a component; name it rather than guess a position.
+    let mut components = Vec::with_capacity(manifest.components.len());
+    for table in manifest.components {
+        let id = table.id.clone();
+        let component =
+            resolve(table, folder).map_err(|err| format!(" component {id:?}: {err}"))?;
+        components.push(component);
+    }
+    if components.is_empty() {
+        return Err(" a workload needs at least one [[component]]".to_owned());
+    }
+    for (i, a) in components.iter().enumerate() {
+        for b in &components[i + 1..] {
+            if a.id == b.id {
+                return Err(format!(" two components have the id {:?}", a.id));
+            }
+            if a.route == b.route {
+                return Err(format!(
+                    " components {:?} and {:?} both serve {:?}",
+                    a.id, b.id, a.route
+                ));
+            }
+        }
+    }
+    Ok(Workload {
+        name: manifest.workload.name,
+        components,
+    })
+}
+
+fn resolve(table: ComponentTable, folder: &Path) -> Result<ComponentSpec, String> {
+    let route = normalize_route(&table.route)?;
+    let max_memory = match table.max_memory {
+        None => None,
+        Some(Size::Bytes(bytes)) => {
+            Some(usize::try_from(bytes).map_err(|_| "max_memory is too large".to_owned())?)
+        }
+        Some(Size::Text(text)) => Some(parse_bytes(&text).map_err(|e| format!("max_memory: {e}"))?),
+    };
+    let timeout = table
+        .timeout
+        .map(|t| parse_duration(&t).map_err(|e| format!("timeout: {e}")))
+        .transpose()?;
+    let preopens = table
+        .dirs
+        .iter()
+        .map(|d| {
+            let mut preopen = Preopen::parse(d).map_err(|e| format!("dirs: {e}"))?;
+            preopen.host = folder.join(&preopen.host);
+            Ok(preopen)
+        })
+        .collect::<Result<_, String>>()?;
+    let propagate_to = table.propagate_to.map(|hosts| {
+        if hosts.iter().any(|h| h.trim() == "none") {
+            Vec::new()
+        } else {
+            hosts
+        }
+    });
+    Ok(ComponentSpec {
+        source: folder.join(&table.source),
+        route,
+        limits: Limits {
+            fuel: table.fuel,
+            max_memory,
+            timeout,
+        },
+        env: table.env.into_iter().collect(),
+        preopens,
+        allowed_outbound_hosts: table.allowed_outbound_hosts,
+        propagate_to,
+        id: table.id,
+    })
+}
+
+/// `/api/` and `/api` are the same route; a route must start with `/`.
+fn normalize_route(route: &str) -> Result<String, String> {
+    if !route.starts_with('/') {
+        return Err(format!("route {route:?} must start with /"));
+    }
+    let trimmed = route.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        trimmed.to_owned()
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOP: &str = r#"
+[workload]
+name = "shop"
+
+[[component]]
+id = "api"
+source = "api.wasm"
+route = "/api/"
+fuel = 50_000_000
+max_memory = "64MiB"
+timeout = "2s"
+allowed_outbound_hosts = ["127.0.0.1:8081"]
+propagate_to = ["none"]
+env = { GREETING = "hi" }
+
+[[component]]
+id = "web"
+source = "/srv/web.wasm"
+route = "/"
+max_memory = 1048576
+"#;
+
+    #[test]
+    fn the_issue_example_reads_with_paths_resolved() {
+        let workload = parse(SHOP, Path::new("/etc/shop")).unwrap();
+        assert_eq!(workload.name, "shop");
+        let api = &workload.components[0];
+        assert_eq!(api.source, Path::new("/etc/shop/api.wasm"));
+        assert_eq!(api.route, "/api");
+        assert_eq!(api.limits.fuel, Some(50_000_000));
+        assert_eq!(api.limits.max_memory, Some(64 << 20));
+        assert_eq!(api.limits.timeout, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(api.env, [("GREETING".to_owned(), "hi".to_owned())]);
+        assert_eq!(api.propagate_to, Some(Vec::new()));
+        let web = &workload.components[1];
+        assert_eq!(
+            web.source,
+            Path::new("/srv/web.wasm"),
+            "absolute paths stay"
+        );
+        assert_eq!(
+            (web.route.as_str(), web.limits.max_memory),
+            ("/", Some(1 << 20))
+        );
+        assert_eq!(web.propagate_to, None);
+    }
+
+    #[test]
+    fn errors_say_where_and_what() {
+        let typo = SHOP.replace("timeout = \"2s\"", "timeuot = \"2s\"");
+        let err = parse(&typo, Path::new(".")).unwrap_err();
+        assert!(
+            err.starts_with("11:1: unknown field `timeuot`, expected one of"),
+            "{err}"
+        );
+
+        let wrong_type = SHOP.replace("fuel = 50_000_000", "fuel = \"lots\"");
+        let err = parse(&wrong_type, Path::new(".")).unwrap_err();
+        assert!(
+            err.starts_with("9:8: invalid type: string \"lots\", expected u64"),
+            "{err}"
+        );
+
+        let bad_size = SHOP.replace("\"64MiB\"", "\"64 parsecs\"");
+        let err = parse(&bad_size, Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("component \"api\": max_memory:") && err.contains("unknown unit"),
+            "{err}"
+        );
+
+        let same_route = SHOP.replace("route = \"/\"", "route = \"/api\"");
+        assert!(
+            parse(&same_route, Path::new("."))
+                .unwrap_err()
+                .contains("both serve \"/api\"")
+        );
+
+        let no_slash = SHOP.replace("route = \"/\"", "route = \"web\"");
+        assert!(
+            parse(&no_slash, Path::new("."))
+                .unwrap_err()
+                .contains("must start with /")
+        );
+
+        let err = parse("[workload]\nname = \"x\"\n", Path::new(".")).unwrap_err();
+        assert!(err.contains("at least one [[component]]"), "{err}");
+    }
+}
