@@ -7,7 +7,7 @@ use wasmtime::component::Component;
 
 /// Compiles the component at `path` (binary or text). A core module, a file that is not
 /// WebAssembly, or one that does not validate is refused with an error naming the file.
-pub fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     let shown = path.display();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
     if bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
@@ -22,7 +22,7 @@ pub fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component>
 }
 
 /// The names of the interfaces and functions a component exports.
-pub fn describe_exports(engine: &Engine, component: &Component) -> Vec<String> {
+fn describe_exports(engine: &Engine, component: &Component) -> Vec<String> {
     component
         .component_type()
         .exports(engine)
@@ -33,7 +33,7 @@ pub fn describe_exports(engine: &Engine, component: &Component) -> Vec<String> {
 /// Refuses a component that does not export `interface` (matched without its version,
 /// so `wasi:cli/run` accepts any `wasi:cli/run@0.2.x`). `hint` says what the command
 /// needs and what to do instead.
-pub fn require_export(
+fn require_export(
     engine: &Engine,
     component: &Component,
     path: &Path,

@@ -12,9 +12,7 @@ mod output;
 mod runtime;
 mod state;
 
-pub use component::{
-    component_names, describe_exports, load_component, load_exporting, require_export,
-};
+pub use component::{component_names, load_exporting};
 pub use failure::{FailureKind, GuestFailure, MemoryLimitExceeded, TimedOut};
 pub use limits::{Limits, parse_bytes, parse_duration};
 pub use observe::{ComponentTelemetry, record_failure};

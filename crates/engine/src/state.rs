@@ -137,33 +137,15 @@ pub fn new_store<T: HasGuestState>(
     Ok(store)
 }
 
-/// Accounts every growth of an instance's memories, refuses what passes the limit, and
-/// remembers the peak.
+/// Accounts every growth of an instance's memories and refuses what passes the limit.
 pub struct MemoryLimiter {
     limit: Option<usize>,
     current: usize,
-    peak: usize,
 }
 
 impl MemoryLimiter {
     fn new(limit: Option<usize>) -> Self {
-        MemoryLimiter {
-            limit,
-            current: 0,
-            peak: 0,
-        }
-    }
-
-    pub fn current(&self) -> usize {
-        self.current
-    }
-
-    pub fn peak(&self) -> usize {
-        self.peak
-    }
-
-    pub fn limit(&self) -> Option<usize> {
-        self.limit
+        MemoryLimiter { limit, current: 0 }
     }
 }
 
@@ -193,7 +175,6 @@ impl ResourceLimiter for MemoryLimiter {
             }));
         }
         self.current = total;
-        self.peak = self.peak.max(total);
         Ok(true)
     }
 

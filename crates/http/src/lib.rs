@@ -13,4 +13,4 @@ mod server;
 pub use handler::Route;
 pub use outbound::{HostPattern, OutboundPolicy};
 pub use proxy::ProxyComponent;
-pub use server::{ServeOptions, Server, ShutdownReport};
+pub use server::{ServeOptions, Server};

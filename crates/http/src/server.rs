@@ -27,14 +27,6 @@ pub struct ServeOptions {
     pub shutdown_timeout: Duration,
 }
 
-/// How shutdown went.
-#[derive(Debug)]
-pub struct ShutdownReport {
-    /// Whether every in-flight request finished before the timeout.
-    pub drained: bool,
-    pub took: Duration,
-}
-
 pub struct Server {
     listener: TcpListener,
     handler: Arc<Handler>,
@@ -79,8 +71,8 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then drains.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
+    /// Serves until `shutdown` completes, then drains; returns how long draining took.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Duration {
         let Server {
             listener,
             handler,
@@ -144,9 +136,6 @@ impl Server {
         if !drained {
             tracing::warn!("shutdown timeout passed with requests still in flight");
         }
-        ShutdownReport {
-            drained,
-            took: started.elapsed(),
-        }
+        started.elapsed()
     }
 }

@@ -14,5 +14,5 @@ mod resource;
 pub use config::{Exporter, Protocol, Signal, TelemetryConfig};
 pub use guest_log::{GuestLogEmitter, GuestStream};
 pub use instruments::{Instruments, REQUEST_DURATION_BUCKETS};
-pub use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+pub use opentelemetry_http::HeaderInjector;
 pub use pipeline::{InitOptions, Telemetry};

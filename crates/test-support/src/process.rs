@@ -38,6 +38,22 @@ impl Wasmlens {
         Self::start(binary, "up", args, env).await
     }
 
+    /// Serves the `http-fetch` guest pointed at `url` (its `FETCH_URL`), with `flags`
+    /// (such as `--allow-outbound HOST`) before the component.
+    pub async fn serve_fetching(
+        binary: &str,
+        url: &str,
+        flags: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
+        let fetch_url = format!("FETCH_URL={url}");
+        let fetch = guest("http-fetch");
+        let mut args = vec!["--env", &fetch_url];
+        args.extend(flags);
+        args.push(fetch.to_str().expect("a UTF-8 path"));
+        Self::serve(binary, &args, env).await
+    }
+
     async fn start(binary: &str, subcommand: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = tokio::process::Command::new(binary);
         command

@@ -395,8 +395,8 @@ async fn serve_routes(
         };
         let server = Server::bind(routes, telemetry.clone(), instruments, options).await?;
         tracing::info!("serving {what} on http://{}", server.local_addr());
-        let report = server.run(shutdown).await;
-        tracing::info!("stopped in {:?}; flushing telemetry", report.took);
+        let took = server.run(shutdown).await;
+        tracing::info!("stopped in {took:?}; flushing telemetry");
         anyhow::Ok(())
     }
     .await;

@@ -89,22 +89,10 @@ async fn what_arrives_is_what_the_docs_say() {
     dup_env.push(("OTEL_SEMCONV_STABILITY_OPT_IN", "http/dup".to_owned()));
 
     let echo = Wasmlens::serve(BIN, &[guest("http-misbehave").to_str().unwrap()], &dup_env).await;
-    let fetch_url = format!("FETCH_URL={}", echo.url("/headers"));
+    let target = echo.url("/headers");
     let allow = echo.addr().to_string();
-    let fetch = guest("http-fetch");
-    let caller = Wasmlens::serve(
-        BIN,
-        &[
-            "--env",
-            &fetch_url,
-            "--allow-outbound",
-            &allow,
-            fetch.to_str().unwrap(),
-        ],
-        &env,
-    )
-    .await;
-    let denied = Wasmlens::serve(BIN, &["--env", &fetch_url, fetch.to_str().unwrap()], &env).await;
+    let caller = Wasmlens::serve_fetching(BIN, &target, &["--allow-outbound", &allow], &env).await;
+    let denied = Wasmlens::serve_fetching(BIN, &target, &[], &env).await;
 
     assert_eq!(
         http_get(&echo.url("/ok"), &[("user-agent", "contract/1")])

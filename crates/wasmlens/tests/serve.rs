@@ -316,9 +316,8 @@ async fn sigterm_right_after_a_burst_loses_no_span() {
 #[tokio::test]
 async fn outgoing_requests_reach_only_allowed_hosts() {
     let upstream = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &[]).await;
-    let fetch_url = format!("FETCH_URL={}", upstream.url("/"));
-    let fetch = guest("http-fetch");
-    let denied = Wasmlens::serve(BIN, &["--env", &fetch_url, fetch.to_str().unwrap()], &[]).await;
+    let target = upstream.url("/");
+    let denied = Wasmlens::serve_fetching(BIN, &target, &[], &[]).await;
     let (status, _, body) = http_get(&denied.url("/"), &[]).await;
     assert_eq!(
         (status, body.as_str()),
@@ -327,34 +326,13 @@ async fn outgoing_requests_reach_only_allowed_hosts() {
     );
 
     let allow = upstream.addr().to_string();
-    let allowed = Wasmlens::serve(
-        BIN,
-        &[
-            "--env",
-            &fetch_url,
-            "--allow-outbound",
-            &allow,
-            fetch.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let allowed = Wasmlens::serve_fetching(BIN, &target, &["--allow-outbound", &allow], &[]).await;
     let (status, _, body) = http_get(&allowed.url("/"), &[]).await;
     assert_eq!((status, body.as_str()), (200, "hello"));
 
     let other_port = format!("127.0.0.1:{}", upstream.addr().port() + 1);
-    let wrong = Wasmlens::serve(
-        BIN,
-        &[
-            "--env",
-            &fetch_url,
-            "--allow-outbound",
-            &other_port,
-            fetch.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let wrong =
+        Wasmlens::serve_fetching(BIN, &target, &["--allow-outbound", &other_port], &[]).await;
     assert_eq!(http_get(&wrong.url("/"), &[]).await.0, 502);
 }
 
@@ -582,13 +560,10 @@ async fn chain(receiver: &OtlpReceiver, a_flags: &[&str]) -> (Wasmlens, Wasmlens
     let env = receiver.exporter_env(Transport::Grpc);
     let misbehave = guest("http-misbehave");
     let b = Wasmlens::serve(BIN, &[misbehave.to_str().unwrap()], &env).await;
-    let fetch_url = format!("FETCH_URL={}", b.url("/headers"));
     let allow = b.addr().to_string();
-    let fetch = guest("http-fetch");
-    let mut args = vec!["--env", &fetch_url, "--allow-outbound", &allow];
-    args.extend(a_flags);
-    args.push(fetch.to_str().unwrap());
-    let a = Wasmlens::serve(BIN, &args, &env).await;
+    let mut flags = vec!["--allow-outbound", &allow];
+    flags.extend(a_flags);
+    let a = Wasmlens::serve_fetching(BIN, &b.url("/headers"), &flags, &env).await;
     (a, b)
 }
 
@@ -698,17 +673,7 @@ async fn propagate_to_none_keeps_the_trace_from_b() {
 async fn a_denied_outgoing_request_gets_a_client_span_with_the_error() {
     let receiver = OtlpReceiver::start().await;
     let env = receiver.exporter_env(Transport::Grpc);
-    let fetch = guest("http-fetch");
-    let a = Wasmlens::serve(
-        BIN,
-        &[
-            "--env",
-            "FETCH_URL=http://127.0.0.1:9/x?secret=1",
-            fetch.to_str().unwrap(),
-        ],
-        &env,
-    )
-    .await;
+    let a = Wasmlens::serve_fetching(BIN, "http://127.0.0.1:9/x?secret=1", &[], &env).await;
     let (status, _, body) = http_get(&a.url("/"), &[]).await;
     assert_eq!(
         (status, body.as_str()),

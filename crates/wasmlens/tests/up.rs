@@ -137,6 +137,21 @@ async fn propagate_to_in_the_manifest_decides_who_gets_the_context() {
     }
 }
 
+/// Runs `wasmlens up MANIFEST`, which is expected to refuse it: its exit code and stderr.
+async fn refused(manifest: &std::path::Path) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(BIN)
+        .arg("up")
+        .arg(manifest)
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn a_bad_manifest_is_refused_with_file_line_and_column() {
     let dir = workload_dir(
@@ -144,15 +159,8 @@ async fn a_bad_manifest_is_refused_with_file_line_and_column() {
         "[workload]\nname = \"w\"\n[[component]]\nid = \"a\"\nsource = \"components/http-hello.wasm\"\nrout = \"/\"\n",
     );
     let manifest = dir.join("wasmlens.toml");
-    let output = tokio::process::Command::new(BIN)
-        .arg("up")
-        .arg(&manifest)
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = refused(&manifest).await;
+    assert_eq!(code, Some(1));
     let expected = format!(
         "{}:6:1: unknown field `rout`, expected one of",
         manifest.display()
@@ -161,14 +169,8 @@ async fn a_bad_manifest_is_refused_with_file_line_and_column() {
 
     std::fs::write(&manifest, "[workload]\nname = \"w\"\n[[component]]\nid = \"a\"\nsource = \"nope.wasm\"\nroute = \"/\"\n")
         .unwrap();
-    let output = tokio::process::Command::new(BIN)
-        .arg("up")
-        .arg(&manifest)
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = refused(&manifest).await;
+    assert_eq!(code, Some(1));
     assert!(
         stderr.contains("component \"a\": cannot read") && stderr.contains("nope.wasm"),
         "{stderr}"
