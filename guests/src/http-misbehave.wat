@@ -1,5 +1,6 @@
 ;; world: http-misbehave
-;; A wasi:http proxy that misbehaves by path: `/trap` traps, `/loop` never returns, `/grow`
+;; A wasi:http proxy that misbehaves by the last segment of its path (so it does under any
+;; route: `/api/trap` as `/trap`): `/trap` traps, `/loop` never returns, `/grow`
 ;; grows its memory until the host refuses. `/env` answers with its environment, one
 ;; KEY=VALUE a line; `/headers` with the request's headers, one `name: value` a line. Any other path answers 200 `ok`. Every request writes one line to
 ;; stdout and one to stderr first.
@@ -39,25 +40,37 @@
         (call $write (local.get $out) (i32.const 0x40d) (i32.const 1))
         (local.set $at (i32.add (local.get $at) (i32.const 16)))
         (br $next))))
+  ;; Where the last segment of the path at $ptr starts: after its last `/`.
+  (func $last_segment (param $ptr i32) (param $len i32) (result i32)
+    (local $i i32) (local $start i32)
+    (local.set $start (local.get $ptr))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+        (if (i32.eq (i32.load8_u (i32.add (local.get $ptr) (local.get $i))) (i32.const 0x2f))
+          (then (local.set $start (i32.add (i32.add (local.get $ptr) (local.get $i)) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $start))
   (func (export "cm32p2|wasi:http/incoming-handler@0.2|handle") (param $request i32) (param $out i32)
-    (local $stream i32)
+    (local $stream i32) (local $name i32) (local $len i32)
     (call $write (call $get_stdout) (i32.const 0x1010) (i32.const 17))
     (call $write (call $get_stderr) (i32.const 0x1030) (i32.const 24))
     ;; option<string> at 0x120: tag, pointer, length. Skip the leading `/`.
     (call $path_with_query (local.get $request) (i32.const 0x120))
     (if (i32.and (i32.load8_u (i32.const 0x120)) (i32.ge_u (i32.load (i32.const 0x128)) (i32.const 1)))
       (then
-        (call $misbehave (i32.add (i32.load (i32.const 0x124)) (i32.const 1))
-                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)))
-        (if (call $streq (i32.add (i32.load (i32.const 0x124)) (i32.const 1))
-                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)) (i32.const 0x1050) (i32.const 3))
+        (local.set $name (call $last_segment (i32.load (i32.const 0x124)) (i32.load (i32.const 0x128))))
+        (local.set $len (i32.sub (i32.add (i32.load (i32.const 0x124)) (i32.load (i32.const 0x128)))
+                                 (local.get $name)))
+        (call $misbehave (local.get $name) (local.get $len))
+        (if (call $streq (local.get $name) (local.get $len) (i32.const 0x1050) (i32.const 3))
           (then
             (local.set $stream (call $start_response (local.get $out) (i32.const 200)))
             (call $print_env (local.get $stream))
             (call $finish_response (local.get $stream))
             (return)))
-        (if (call $streq (i32.add (i32.load (i32.const 0x124)) (i32.const 1))
-                         (i32.sub (i32.load (i32.const 0x128)) (i32.const 1)) (i32.const 0x1058) (i32.const 7))
+        (if (call $streq (local.get $name) (local.get $len) (i32.const 0x1058) (i32.const 7))
           (then
             (local.set $stream (call $start_response (local.get $out) (i32.const 200)))
             (call $print_headers (local.get $request) (local.get $stream))
