@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use wasmlens_engine::{
     ComponentTelemetry, GuestEnv, GuestFailure, GuestOutput, GuestState, Limits, Passthrough,
-    Runtime, component_names, load_exporting, new_store, record_failure,
+    Runtime, component_names, load_exporting, mark_failed, new_store,
 };
 use wasmlens_telemetry::names::trigger;
 use wasmlens_telemetry::propagation;
@@ -44,8 +44,16 @@ impl RunOutcome {
 }
 
 impl Command {
-    /// Loads the component at `path`, refusing one that is not a wasi:cli command.
-    pub fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Self> {
+    /// Loads the component at `path`, refusing one that is not a wasi:cli command. `id`
+    /// names it in its workload; `limits` apply to each run.
+    pub fn load(
+        runtime: &Runtime,
+        path: &Path,
+        id: &str,
+        limits: Limits,
+        telemetry: Arc<Telemetry>,
+        instruments: Arc<Instruments>,
+    ) -> anyhow::Result<Self> {
         let engine = runtime.engine();
         let component = load_exporting(
             engine,
@@ -59,66 +67,69 @@ impl Command {
             .instantiate_pre(&component)
             .and_then(CommandPre::new)
             .map_err(|err| anyhow::anyhow!("{} cannot be run: {err:#}", path.display()))?;
-        let (id, name) = component_names(path);
-        Ok(Command {
-            pre,
-            telemetry: ComponentTelemetry::new(&id, &name, trigger::CLI, "wasi:cli/run.run"),
-        })
+        let (_, name) = component_names(path);
+        let telemetry = ComponentTelemetry::new(
+            id,
+            &name,
+            trigger::CLI,
+            "wasi:cli/run.run",
+            telemetry,
+            instruments,
+            limits,
+        );
+        Ok(Command { pre, telemetry })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.telemetry.id
     }
 
     /// Runs the command once under `parent` (the trace it continues, or an empty context).
     /// The guest's stdout and stderr pass through to the host's and become log records.
-    pub async fn run(
-        &self,
-        telemetry: &Telemetry,
-        instruments: &Instruments,
-        env: &GuestEnv,
-        limits: &Limits,
-        parent: &Context,
-    ) -> anyhow::Result<RunOutcome> {
-        let id: Arc<str> = self.telemetry.id.clone();
+    pub async fn run(&self, env: &GuestEnv, parent: &Context) -> anyhow::Result<RunOutcome> {
+        let component = &self.telemetry;
+        let telemetry = component.telemetry();
+        let limits = component.limits();
         let logs = telemetry
             .logger()
-            .map(|logger| GuestLogEmitter::new(logger.clone(), id));
+            .map(|logger| GuestLogEmitter::new(logger.clone(), component.id.clone()));
         let stdout = GuestOutput::new(GuestStream::Stdout, Passthrough::Raw, logs.clone());
         let stderr = GuestOutput::new(GuestStream::Stderr, Passthrough::Raw, logs);
-        let invocation = self
-            .telemetry
-            .start_invocation(telemetry, parent, true, None);
+        let invocation = component.start_invocation(parent, true, None);
         // The guest's TRACEPARENT is its invocation's, so what it starts continues the trace.
         let host_env = match telemetry.config().propagators.tracecontext {
-            true => propagation::guest_env(invocation.span().span_context()),
+            true => propagation::guest_env(invocation.cx.span().span_context()),
             false => Vec::new(),
         };
-        let store = env
-            .wasi_ctx(&host_env, stdout, stderr)
-            .and_then(|wasi| new_store(self.pre.engine(), GuestState::new(wasi, limits), limits));
+        let store = env.wasi_ctx(&host_env, stdout, stderr).and_then(|wasi| {
+            let state = GuestState::new(wasi, limits, component.gauges());
+            new_store(self.pre.engine(), state, limits)
+        });
         let mut store = match store {
             Ok(store) => store,
             Err(err) => {
-                invocation.span().end();
+                invocation.cx.span().end();
                 return Err(err);
             }
         };
-        let (instantiation, _) = self.telemetry.start_instantiation(telemetry, &invocation);
+        let instantiation = component.start_instantiation(&invocation.cx);
         let instance = self
             .pre
             .instantiate_async(&mut store)
-            .with_context(instantiation.clone())
+            .with_context(instantiation.cx.clone())
             .await;
-        let outcome = match instance {
-            Err(err) => {
-                let failure = GuestFailure::classify(&err, true);
-                record_failure(&instantiation, &failure);
-                instantiation.span().end();
-                RunOutcome::Failed(failure)
+        let outcome = match component.end_instantiation(instantiation, &mut store, instance) {
+            Err(failure) => {
+                // The instantiation span carries the error event; the run's span says so too.
+                mark_failed(&invocation.cx, &failure);
+                component.end_invocation(invocation, &mut store, None, false);
+                return Ok(RunOutcome::Failed(failure));
             }
             Ok(command) => {
-                instantiation.span().end();
                 let result = command
                     .wasi_cli_run()
                     .call_run(&mut store)
-                    .with_context(invocation.clone())
+                    .with_context(invocation.cx.clone())
                     .await;
                 match result {
                     Ok(Ok(())) => RunOutcome::Exited(0),
@@ -133,12 +144,12 @@ impl Command {
                 }
             }
         };
-        if let RunOutcome::Failed(failure) = &outcome {
-            record_failure(&invocation, failure);
-        }
-        self.telemetry
-            .count_invocation(instruments, matches!(outcome, RunOutcome::Exited(0)));
-        invocation.span().end();
+        let failure = match &outcome {
+            RunOutcome::Failed(failure) => Some(failure),
+            RunOutcome::Exited(_) => None,
+        };
+        let ok = matches!(outcome, RunOutcome::Exited(0));
+        component.end_invocation(invocation, &mut store, failure, ok);
         Ok(outcome)
     }
 }

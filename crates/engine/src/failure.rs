@@ -11,6 +11,10 @@ pub enum FailureKind {
     Timeout,
     MemoryLimitExceeded,
     InstantiationFailure,
+    /// A workload's manifest or component was refused before anything ran.
+    ValidationError,
+    /// A workload's listener could not be bound.
+    ListenFailure,
 }
 
 impl FailureKind {
@@ -21,6 +25,8 @@ impl FailureKind {
             Self::Timeout => "Timeout",
             Self::MemoryLimitExceeded => "MemoryLimitExceeded",
             Self::InstantiationFailure => "InstantiationFailure",
+            Self::ValidationError => "ValidationError",
+            Self::ListenFailure => "ListenFailure",
         }
     }
 
@@ -33,6 +39,8 @@ impl FailureKind {
             Self::Timeout => "the component ran past its timeout",
             Self::MemoryLimitExceeded => "the component exceeded its memory limit",
             Self::InstantiationFailure => "the component could not be instantiated",
+            Self::ValidationError => "the workload was refused",
+            Self::ListenFailure => "the workload could not listen",
         }
     }
 }

@@ -1,34 +1,93 @@
-//! The spans and metrics around instantiating and invoking one component, shared by
-//! `run` and `serve`. Everything that does not change per invocation is built once,
-//! when the component is loaded.
+//! The spans, metrics and events around instantiating and invoking one component,
+//! shared by `run` and `serve`. Everything that does not change per invocation (the
+//! attribute sets above all) is built once, when the component is loaded.
 
-use crate::failure::GuestFailure;
+use crate::failure::{FailureKind, GuestFailure};
+use crate::limits::Limits;
+use crate::state::HasGuestState;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 use wasmlens_telemetry::names::{attr, outcome, span};
-use wasmlens_telemetry::{Instruments, Telemetry};
+use wasmlens_telemetry::{ComponentGauges, Instruments, Telemetry, events};
+use wasmtime::Store;
+
+/// A limit counts as approached at this share of it.
+const WARNING_SHARE: f64 = 0.8;
 
 /// What telemetry knows of one loaded component.
 pub struct ComponentTelemetry {
     pub id: Arc<str>,
     trigger: &'static str,
     function_name: &'static str,
-    instantiation_attrs: Vec<KeyValue>,
-    invocation_attrs: Vec<KeyValue>,
+    telemetry: Arc<Telemetry>,
+    instruments: Arc<Instruments>,
+    gauges: Arc<ComponentGauges>,
+    limits: Limits,
+    instantiation_span_attrs: Vec<KeyValue>,
+    invocation_span_attrs: Vec<KeyValue>,
     invocations_ok: [KeyValue; 3],
     invocations_error: [KeyValue; 3],
+    /// `wasmtime.component.id` alone (fuel, instances).
+    wasmtime_id: [KeyValue; 1],
+    /// `wasmtime.execution.duration`'s.
+    execution: [KeyValue; 2],
+    /// `wasmtime.instantiation.duration`'s.
+    wasmtime_instantiation: [KeyValue; 2],
+    /// `component.invocation.duration`'s.
+    invocation_duration: [KeyValue; 2],
+    /// `component.instantiation.duration`'s, cold and warm.
+    instantiation_cold: [KeyValue; 2],
+    instantiation_warm: [KeyValue; 2],
     /// Whether the next instance is the process's first of this component.
     cold: AtomicBool,
+}
+
+/// An instantiation under way: its span and clock.
+pub struct Instantiation {
+    pub cx: Context,
+    pub coldstart: bool,
+    started: Instant,
+}
+
+/// An invocation under way: its span and clock.
+pub struct Invocation {
+    pub cx: Context,
+    started: Instant,
+}
+
+/// Holds one place in `wasmtime.instances.active` for as long as its instance's store
+/// lives: the store owns it, so it is given back however the guest ends (a return, a
+/// trap, a timeout, or a panic unwinding the task).
+pub struct ActiveInstance {
+    instruments: Arc<Instruments>,
+    attrs: [KeyValue; 1],
+}
+
+impl Drop for ActiveInstance {
+    fn drop(&mut self) {
+        self.instruments.instances_active.add(-1, &self.attrs);
+    }
 }
 
 impl ComponentTelemetry {
     /// `id` names the component in its workload; `name` is its file name; `trigger` is
     /// the `faas.trigger` of its invocations; `function_name` the export they call.
-    pub fn new(id: &str, name: &str, trigger: &'static str, function_name: &'static str) -> Self {
+    pub fn new(
+        id: &str,
+        name: &str,
+        trigger: &'static str,
+        function_name: &'static str,
+        telemetry: Arc<Telemetry>,
+        instruments: Arc<Instruments>,
+        limits: Limits,
+    ) -> Self {
         let id: Arc<str> = id.into();
-        let id_value = || opentelemetry::Value::from(opentelemetry::StringValue::from(id.clone()));
+        // Shared, not copied: cloning these attributes costs a reference count.
+        let id_value = || Value::from(StringValue::from(id.clone()));
+        let name_value = Value::from(StringValue::from(Arc::<str>::from(name)));
         let counted = |result: &'static str| {
             [
                 KeyValue::new(attr::COMPONENT_ID, id_value()),
@@ -36,22 +95,48 @@ impl ComponentTelemetry {
                 KeyValue::new(attr::OUTCOME, result),
             ]
         };
+        let instantiation = |cold: bool| {
+            [
+                KeyValue::new(attr::COMPONENT_ID, id_value()),
+                KeyValue::new(attr::IS_COLDSTART, cold),
+            ]
+        };
+        let gauges = instruments.register_component(&id, limits.max_memory.map(|m| m as u64));
         ComponentTelemetry {
-            instantiation_attrs: vec![
+            instantiation_span_attrs: vec![
                 KeyValue::new(attr::COMPONENT_ID, id_value()),
                 KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
-                KeyValue::new(attr::WASMTIME_COMPONENT_NAME, name.to_owned()),
+                KeyValue::new(attr::WASMTIME_COMPONENT_NAME, name_value.clone()),
             ],
-            invocation_attrs: vec![
+            invocation_span_attrs: vec![
                 KeyValue::new(attr::COMPONENT_ID, id_value()),
                 KeyValue::new(attr::FUNCTION_NAME, function_name),
                 KeyValue::new(attr::FAAS_TRIGGER, trigger),
             ],
             invocations_ok: counted(outcome::OK),
             invocations_error: counted(outcome::ERROR),
+            wasmtime_id: [KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value())],
+            execution: [
+                KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
+                KeyValue::new(attr::OPERATION, function_name),
+            ],
+            wasmtime_instantiation: [
+                KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
+                KeyValue::new(attr::WASMTIME_COMPONENT_NAME, name_value),
+            ],
+            invocation_duration: [
+                KeyValue::new(attr::COMPONENT_ID, id_value()),
+                KeyValue::new(attr::FAAS_TRIGGER, trigger),
+            ],
+            instantiation_cold: instantiation(true),
+            instantiation_warm: instantiation(false),
             cold: AtomicBool::new(true),
             trigger,
             function_name,
+            telemetry,
+            instruments,
+            gauges,
+            limits,
             id,
         }
     }
@@ -64,24 +149,84 @@ impl ComponentTelemetry {
         self.function_name
     }
 
-    /// Starts `ComponentInstantiation` under `parent`. Returns the context holding it and
-    /// whether this is a cold start.
-    pub fn start_instantiation(&self, telemetry: &Telemetry, parent: &Context) -> (Context, bool) {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    pub fn instruments(&self) -> &Arc<Instruments> {
+        &self.instruments
+    }
+
+    /// The gauges this component's instances count their memory towards.
+    pub fn gauges(&self) -> Arc<ComponentGauges> {
+        self.gauges.clone()
+    }
+
+    /// Starts `ComponentInstantiation` under `parent`.
+    pub fn start_instantiation(&self, parent: &Context) -> Instantiation {
         let coldstart = self.cold.swap(false, Ordering::Relaxed);
-        let tracer = telemetry.tracer();
+        let tracer = self.telemetry.tracer();
         let mut builder = tracer
             .span_builder(span::COMPONENT_INSTANTIATION)
             .with_kind(SpanKind::Internal);
-        if telemetry.traces_enabled() {
-            let mut attrs = self.instantiation_attrs.clone();
+        if self.telemetry.traces_enabled() {
+            let mut attrs = self.instantiation_span_attrs.clone();
             attrs.push(KeyValue::new(attr::IS_COLDSTART, coldstart));
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
             builder = builder.with_attributes(attrs);
         }
-        (
-            parent.with_span(builder.start_with_context(tracer, parent)),
+        Instantiation {
+            cx: parent.with_span(builder.start_with_context(tracer, parent)),
             coldstart,
-        )
+            started: Instant::now(),
+        }
+    }
+
+    /// Ends `ComponentInstantiation` with wasmtime's `result` and records its duration.
+    /// A new instance counts as created and active until its store is dropped; a failure
+    /// is classified and reported on the span.
+    pub fn end_instantiation<T: HasGuestState, I>(
+        &self,
+        instantiation: Instantiation,
+        store: &mut Store<T>,
+        result: wasmtime::Result<I>,
+    ) -> Result<I, GuestFailure> {
+        let elapsed = instantiation.started.elapsed().as_secs_f64();
+        let instruments = &self.instruments;
+        instruments
+            .instantiation_duration
+            .record(elapsed, &self.wasmtime_instantiation);
+        let by_start = match instantiation.coldstart {
+            true => &self.instantiation_cold,
+            false => &self.instantiation_warm,
+        };
+        instruments
+            .component_instantiation_duration
+            .record(elapsed, by_start);
+        let cx = &instantiation.cx;
+        let result = match result {
+            Ok(instance) => {
+                instruments.instances_created.add(1, &self.wasmtime_id);
+                instruments.instances_active.add(1, &self.wasmtime_id);
+                store.data_mut().guest_state().instance = Some(ActiveInstance {
+                    instruments: instruments.clone(),
+                    attrs: self.wasmtime_id.clone(),
+                });
+                Ok(instance)
+            }
+            Err(err) => {
+                tracing::debug!("instantiation failed: {err:?}");
+                let failure = GuestFailure::classify(&err, true);
+                self.report_failure(cx, &failure);
+                Err(failure)
+            }
+        };
+        cx.span().end();
+        result
     }
 
     /// Starts `ComponentInvocation` under `parent`: kind server when it is the entry into
@@ -89,11 +234,11 @@ impl ComponentTelemetry {
     /// `span_id`, if given, is the id the span gets (see `wasmlens_telemetry::ids`).
     pub fn start_invocation(
         &self,
-        telemetry: &Telemetry,
         parent: &Context,
         coldstart: bool,
         span_id: Option<SpanId>,
-    ) -> Context {
+    ) -> Invocation {
+        let telemetry = &self.telemetry;
         let tracer = telemetry.tracer();
         // The entry into this process (no local parent) is a server span, as HttpRequest is.
         let span = parent.span();
@@ -107,7 +252,7 @@ impl ComponentTelemetry {
             .span_builder(span::COMPONENT_INVOCATION)
             .with_kind(kind);
         if telemetry.traces_enabled() {
-            let mut attrs = self.invocation_attrs.clone();
+            let mut attrs = self.invocation_span_attrs.clone();
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
             builder = builder.with_attributes(attrs);
         }
@@ -122,22 +267,113 @@ impl ComponentTelemetry {
             let invocation_id = span.span_context().span_id().to_string();
             span.set_attribute(KeyValue::new(attr::FAAS_INVOCATION_ID, invocation_id));
         }
-        cx
+        Invocation {
+            cx,
+            started: Instant::now(),
+        }
+    }
+
+    /// Ends `ComponentInvocation` with its resource summary (fuel, peak memory,
+    /// duration), the 80 % warnings, and the failure if there was one; counts it as ok
+    /// or not and records its duration and fuel.
+    pub fn end_invocation<T: HasGuestState>(
+        &self,
+        invocation: Invocation,
+        store: &mut Store<T>,
+        failure: Option<&GuestFailure>,
+        ok: bool,
+    ) {
+        let elapsed = invocation.started.elapsed();
+        let seconds = elapsed.as_secs_f64();
+        let instruments = &self.instruments;
+        let cx = &invocation.cx;
+        let span = cx.span();
+        let failed_on = |kind: FailureKind| failure.is_some_and(|f| f.kind == kind);
+
+        // Fuel: what the store was given (the budget, or all there is) minus what is left.
+        let fuel = store.get_fuel().ok().map(|remaining| {
+            let given = self.limits.fuel.unwrap_or(u64::MAX);
+            (given.saturating_sub(remaining), remaining)
+        });
+        if let Some((consumed, remaining)) = fuel {
+            instruments.fuel_consumed.add(consumed, &self.wasmtime_id);
+            if let Some(budget) = self.limits.fuel {
+                instruments
+                    .fuel_remaining
+                    .record(remaining, &self.wasmtime_id);
+                if consumed as f64 >= budget as f64 * WARNING_SHARE
+                    && !failed_on(FailureKind::FuelExhausted)
+                {
+                    events::approaching_fuel_budget(
+                        &self.telemetry,
+                        cx,
+                        &self.id,
+                        consumed,
+                        budget,
+                    );
+                }
+            }
+        }
+        let peak = store.data_mut().guest_state().memory.peak() as u64;
+        if let Some(limit) = self.limits.max_memory.map(|m| m as u64)
+            && peak as f64 >= limit as f64 * WARNING_SHARE
+            && !failed_on(FailureKind::MemoryLimitExceeded)
+        {
+            events::approaching_memory_limit(&self.telemetry, cx, &self.id, peak, limit);
+        }
+        if span.is_recording() {
+            if let Some((consumed, _)) = fuel {
+                span.set_attribute(KeyValue::new(attr::FUEL_CONSUMED, consumed as i64));
+            }
+            span.set_attribute(KeyValue::new(attr::MEMORY_PEAK_BYTES, peak as i64));
+            span.set_attribute(KeyValue::new(attr::DURATION_MS, seconds * 1000.0));
+        }
+        if let Some(failure) = failure {
+            self.report_failure(cx, failure);
+        }
+        self.count_invocation(ok);
+        instruments
+            .component_invocation_duration
+            .record(seconds, &self.invocation_duration);
+        instruments
+            .execution_duration
+            .record(seconds, &self.execution);
+        span.end();
     }
 
     /// Counts one invocation by its outcome.
-    pub fn count_invocation(&self, instruments: &Instruments, ok: bool) {
+    pub fn count_invocation(&self, ok: bool) {
         let attrs = if ok {
             &self.invocations_ok
         } else {
             &self.invocations_error
         };
-        instruments.component_invocations.add(1, attrs);
+        self.instruments.component_invocations.add(1, attrs);
+    }
+
+    /// Marks the span in `cx` as failed (`error.type`, status ERROR) and emits the error
+    /// event, which is also a log record.
+    fn report_failure(&self, cx: &Context, failure: &GuestFailure) {
+        mark_failed(cx, failure);
+        events::component_failed(
+            &self.telemetry,
+            cx,
+            &self.id,
+            failure.kind.as_str(),
+            &failure.to_string(),
+        );
     }
 }
 
-/// Marks the span in `cx` as failed with the failure's kind and message.
-pub fn record_failure(cx: &Context, failure: &GuestFailure) {
+impl Drop for ComponentTelemetry {
+    fn drop(&mut self) {
+        self.gauges.unloaded();
+    }
+}
+
+/// Sets `error.type` and status ERROR on the span in `cx`, without an event (for a span
+/// whose child already carries it).
+pub fn mark_failed(cx: &Context, failure: &GuestFailure) {
     let span = cx.span();
     if span.is_recording() {
         span.set_attribute(KeyValue::new(attr::ERROR_TYPE, failure.kind.as_str()));

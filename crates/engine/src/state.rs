@@ -4,7 +4,9 @@ use crate::failure::{MemoryLimitExceeded, TimedOut};
 use crate::limits::Limits;
 use crate::output::GuestOutput;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
+use wasmlens_telemetry::ComponentGauges;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -75,19 +77,24 @@ impl GuestEnv {
     }
 }
 
-/// Per-instance state: WASI, the resource table, and the memory accounting.
+/// Per-instance state: WASI, the resource table, the memory accounting, and the
+/// instance's place in `wasmtime.instances.active`.
 pub struct GuestState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub memory: MemoryLimiter,
+    /// Set once the instance exists; dropped with the store, however the guest ended.
+    pub(crate) instance: Option<crate::observe::ActiveInstance>,
 }
 
 impl GuestState {
-    pub fn new(wasi: WasiCtx, limits: &Limits) -> Self {
+    /// `gauges` are the component's, which this instance's memory counts towards.
+    pub fn new(wasi: WasiCtx, limits: &Limits, gauges: Arc<ComponentGauges>) -> Self {
         GuestState {
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryLimiter::new(limits.max_memory),
+            memory: MemoryLimiter::new(limits.max_memory, gauges),
+            instance: None,
         }
     }
 }
@@ -121,8 +128,11 @@ pub fn new_store<T: HasGuestState>(
 ) -> anyhow::Result<Store<T>> {
     let mut store = Store::new(engine, data);
     store.limiter(|data| &mut data.guest_state().memory);
-    if let Some(fuel) = limits.fuel {
-        store.set_fuel(fuel)?;
+    // `get_fuel` fails unless the engine meters fuel.
+    if store.get_fuel().is_ok() {
+        // Where the engine meters fuel (some component has a budget), a component
+        // without one gets all there is, so that its fuel is counted but never runs out.
+        store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
     }
     let deadline = limits
         .timeout
@@ -137,15 +147,34 @@ pub fn new_store<T: HasGuestState>(
     Ok(store)
 }
 
-/// Accounts every growth of an instance's memories and refuses what passes the limit.
+/// Accounts every growth of an instance's memories, refuses what passes the limit, and
+/// keeps the component's memory gauges up to date.
 pub struct MemoryLimiter {
     limit: Option<usize>,
     current: usize,
+    peak: usize,
+    gauges: Arc<ComponentGauges>,
 }
 
 impl MemoryLimiter {
-    fn new(limit: Option<usize>) -> Self {
-        MemoryLimiter { limit, current: 0 }
+    fn new(limit: Option<usize>, gauges: Arc<ComponentGauges>) -> Self {
+        MemoryLimiter {
+            limit,
+            current: 0,
+            peak: 0,
+            gauges,
+        }
+    }
+
+    /// The most linear memory this instance has held, in bytes.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.gauges.memory_released(self.current as u64);
     }
 }
 
@@ -174,7 +203,10 @@ impl ResourceLimiter for MemoryLimiter {
                 requested: total,
             }));
         }
+        self.gauges
+            .memory_grown((total - self.current) as u64, total as u64);
         self.current = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 

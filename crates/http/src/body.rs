@@ -7,12 +7,13 @@ use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, SizeHint};
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 use wasmlens_telemetry::Instruments;
+use wasmlens_telemetry::names::attr;
 /// What the guest streams back, or what the host writes itself.
 pub type ResponseBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
 
@@ -23,27 +24,70 @@ pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
         .boxed_unsync()
 }
 
-/// What to do when the request is over: end the span, record the duration.
+/// What to do when the request is over: end `HttpResponse` and `HttpRequest`, record
+/// the request's duration and count it.
 pub struct RequestEnd {
-    pub cx: Context,
+    /// `HttpRequest`'s context.
+    pub request: Context,
+    /// `HttpResponse`'s context, a child of `request`.
+    pub response: Context,
     pub started: Instant,
     pub instruments: Arc<Instruments>,
-    pub duration_attrs: Vec<KeyValue>,
+    pub method: &'static str,
+    pub status: i64,
+    /// `http.route`, absent when no route served the path.
+    pub route: Option<KeyValue>,
+    pub error_type: Option<StringValue>,
 }
 
 impl RequestEnd {
-    fn finish(self) {
+    fn finish(self, body_size: u64) {
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.instruments
-            .http_server_request_duration
-            .record(elapsed, &self.duration_attrs);
-        self.cx.span().end();
+        let instruments = &self.instruments;
+        let response = self.response.span();
+        if response.is_recording() {
+            response.set_attribute(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, self.status));
+            response.set_attribute(KeyValue::new(
+                attr::HTTP_RESPONSE_BODY_SIZE,
+                body_size as i64,
+            ));
+        }
+        response.end();
+
+        // On the stack, in an order that lets `http.requests` take a prefix of
+        // `http.server.request.duration`'s attributes.
+        let method = KeyValue::new(attr::HTTP_REQUEST_METHOD, self.method);
+        let status = KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, self.status);
+        let scheme = KeyValue::new(attr::URL_SCHEME, "http");
+        let error = self.error_type.map(|e| KeyValue::new(attr::ERROR_TYPE, e));
+        let record = |attrs: &[KeyValue], counted: usize| {
+            instruments
+                .http_server_request_duration
+                .record(elapsed, attrs);
+            instruments.http_requests.add(1, &attrs[..counted]);
+        };
+        match (self.route, error) {
+            (Some(route), Some(error)) => record(&[method, status, route, scheme, error], 3),
+            (Some(route), None) => record(&[method, status, route, scheme], 3),
+            (None, Some(error)) => record(&[method, status, scheme, error], 2),
+            (None, None) => record(&[method, status, scheme], 2),
+        }
+        instruments.http_server_active_requests.add(
+            -1,
+            &[
+                KeyValue::new(attr::HTTP_REQUEST_METHOD, self.method),
+                KeyValue::new(attr::URL_SCHEME, "http"),
+            ],
+        );
+        self.request.span().end();
     }
 }
 
 pub struct ObservedBody {
     inner: ResponseBody,
     end: Option<RequestEnd>,
+    /// Bytes of the body sent so far (`http.response.body.size`).
+    sent: u64,
 }
 
 impl ObservedBody {
@@ -51,6 +95,7 @@ impl ObservedBody {
         ObservedBody {
             inner,
             end: Some(end),
+            sent: 0,
         }
     }
 }
@@ -64,10 +109,15 @@ impl Body for ObservedBody {
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.sent += data.len() as u64;
+        }
         if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))))
             && let Some(end) = self.end.take()
         {
-            end.finish();
+            end.finish(self.sent);
         }
         polled
     }
@@ -86,7 +136,7 @@ impl Drop for ObservedBody {
     /// does for a body known to be empty): the request is over all the same.
     fn drop(&mut self) {
         if let Some(end) = self.end.take() {
-            end.finish();
+            end.finish(self.sent);
         }
     }
 }

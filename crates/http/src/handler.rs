@@ -3,7 +3,7 @@
 
 use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
 use crate::outbound::OutboundHooks;
-use crate::proxy::{Invocation, ProxyComponent, ProxyState};
+use crate::proxy::{ProxyComponent, ProxyState, Request as GuestRequest};
 use http::{Method, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -80,6 +80,8 @@ impl Handler {
                 let guest_logs = telemetry.logger().map(|logger| {
                     GuestLogEmitter::new(logger.clone(), component.telemetry.id.clone())
                 });
+                // Shared, not copied: cloning it per request costs a reference count.
+                let template = opentelemetry::StringValue::from(Arc::<str>::from(template));
                 Routed {
                     route_attr: KeyValue::new(attr::HTTP_ROUTE, template),
                     prefix,
@@ -107,10 +109,15 @@ impl Handler {
     ) -> Response<ObservedBody> {
         let started = Instant::now();
         let telemetry = &self.telemetry;
+        let method = method_name(request.method());
+        let active = [
+            KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
+            KeyValue::new(attr::URL_SCHEME, "http"),
+        ];
+        self.instruments.http_server_active_requests.add(1, &active);
         let parent = telemetry
             .propagator()
             .extract(&propagation::TraceHeaders::new(request.headers()));
-        let method = method_name(request.method());
         let route = self
             .routes
             .iter()
@@ -184,20 +191,19 @@ impl Handler {
                 ));
             }
         }
-        let mut duration_attrs = vec![
-            KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
-            KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16())),
-            KeyValue::new(attr::URL_SCHEME, "http"),
-        ];
-        duration_attrs.extend(route_attr);
-        if let Some(error_type) = error_type {
-            duration_attrs.push(KeyValue::new(attr::ERROR_TYPE, error_type));
-        }
+        let response_span = tracer
+            .span_builder(span::HTTP_RESPONSE)
+            .with_kind(SpanKind::Internal)
+            .start_with_context(tracer, &cx);
         let end = RequestEnd {
-            cx,
+            response: cx.with_span(response_span),
+            request: cx,
             started,
             instruments: self.instruments.clone(),
-            duration_attrs,
+            method,
+            status: i64::from(status.as_u16()),
+            route: route_attr,
+            error_type,
         };
         response.map(|body| ObservedBody::new(body, end))
     }
@@ -266,16 +272,16 @@ impl Handler {
             .env
             .wasi_ctx(&host_env, stdout, stderr)
             .map_err(internal)?;
+        let limits = component.limits();
         let state = ProxyState::new(
-            GuestState::new(wasi, &component.limits),
+            GuestState::new(wasi, limits, component.telemetry.gauges()),
             OutboundHooks::new(
                 component.outbound.clone(),
                 self.telemetry.clone(),
                 self.instruments.clone(),
             ),
         );
-        let mut store =
-            new_store(component.engine(), state, &component.limits).map_err(internal)?;
+        let mut store = new_store(component.engine(), state, limits).map_err(internal)?;
 
         let request = request.map(|body| {
             http_body_util::Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX))
@@ -297,7 +303,7 @@ impl Handler {
             .new_response_outparam(sender)
             .map_err(wasm_error)?;
 
-        let invocation = Invocation {
+        let invocation = GuestRequest {
             store,
             request,
             response,
@@ -310,10 +316,7 @@ impl Handler {
             async move {
                 let _permit = permit;
                 let _drain = drain;
-                this.routes[route]
-                    .component
-                    .invoke(&this.telemetry, &this.instruments, invocation)
-                    .await
+                this.routes[route].component.invoke(invocation).await
             }
             .with_context(cx),
         );

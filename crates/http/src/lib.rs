@@ -12,5 +12,5 @@ mod server;
 
 pub use handler::Route;
 pub use outbound::{HostPattern, OutboundPolicy};
-pub use proxy::ProxyComponent;
+pub use proxy::{ProxyComponent, ProxySpec};
 pub use server::{ServeOptions, Server};

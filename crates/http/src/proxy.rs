@@ -3,13 +3,14 @@
 use crate::outbound::{OutboundHooks, OutboundPolicy};
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{SpanId, TraceContextExt as _};
+use opentelemetry::trace::SpanId;
 use std::path::Path;
+use std::sync::Arc;
 use wasmlens_engine::{
     ComponentTelemetry, GuestEnv, GuestFailure, GuestState, HasGuestState, Limits, Runtime,
-    component_names, load_exporting, record_failure,
+    component_names, load_exporting,
 };
-use wasmlens_telemetry::names::{attr, trigger};
+use wasmlens_telemetry::names::trigger;
 use wasmlens_telemetry::{Instruments, Telemetry};
 use wasmtime::Store;
 use wasmtime::component::{Linker, Resource};
@@ -60,7 +61,7 @@ impl HasGuestState for ProxyState {
 /// One request's guest call: its store, the request and response resources, the
 /// `HttpRequest` context, and the id its `ComponentInvocation` span is to have (the
 /// guest's `TRACEPARENT` names it).
-pub(crate) struct Invocation {
+pub(crate) struct Request {
     pub store: Store<ProxyState>,
     pub request: Resource<HostIncomingRequest>,
     pub response: Resource<HostResponseOutparam>,
@@ -73,8 +74,17 @@ pub struct ProxyComponent {
     pre: ProxyPre<ProxyState>,
     pub(crate) telemetry: ComponentTelemetry,
     pub(crate) env: GuestEnv,
-    pub(crate) limits: Limits,
     pub(crate) outbound: OutboundPolicy,
+}
+
+/// Where a proxy component is loaded from and what it is granted.
+pub struct ProxySpec<'a> {
+    pub path: &'a Path,
+    /// Its id in the workload (`component_id`).
+    pub id: &'a str,
+    pub env: GuestEnv,
+    pub limits: Limits,
+    pub outbound: OutboundPolicy,
 }
 
 impl ProxyComponent {
@@ -83,12 +93,17 @@ impl ProxyComponent {
     /// componentize-js, which import it, instantiate.
     pub fn load(
         runtime: &Runtime,
-        path: &Path,
-        id: &str,
-        env: GuestEnv,
-        limits: Limits,
-        outbound: OutboundPolicy,
+        spec: ProxySpec<'_>,
+        telemetry: Arc<Telemetry>,
+        instruments: Arc<Instruments>,
     ) -> anyhow::Result<Self> {
+        let ProxySpec {
+            path,
+            id,
+            env,
+            limits,
+            outbound,
+        } = spec;
         let engine = runtime.engine();
         let component = load_exporting(
             engine,
@@ -109,12 +124,14 @@ impl ProxyComponent {
             &name,
             trigger::HTTP,
             "wasi:http/incoming-handler.handle",
+            telemetry,
+            instruments,
+            limits,
         );
         Ok(ProxyComponent {
             pre,
             telemetry,
             env,
-            limits,
             outbound,
         })
     }
@@ -123,76 +140,51 @@ impl ProxyComponent {
         self.pre.engine()
     }
 
+    pub fn limits(&self) -> &Limits {
+        self.telemetry.limits()
+    }
+
     /// Instantiates the component and calls its handler for one request, each in its own
     /// span under the request's. Returns why the guest failed, if it did.
-    pub(crate) async fn invoke(
-        &self,
-        telemetry: &Telemetry,
-        instruments: &Instruments,
-        invocation: Invocation,
-    ) -> Option<GuestFailure> {
-        let Invocation {
+    pub(crate) async fn invoke(&self, request: Request) -> Option<GuestFailure> {
+        let Request {
             mut store,
             request,
             response,
             parent,
             span_id,
-        } = invocation;
-        let parent = &parent;
-        let (instantiation, coldstart) = self.telemetry.start_instantiation(telemetry, parent);
+        } = request;
+        let instantiation = self.telemetry.start_instantiation(&parent);
+        let coldstart = instantiation.coldstart;
         let proxy = self
             .pre
             .instantiate_async(&mut store)
-            .with_context(instantiation.clone())
+            .with_context(instantiation.cx.clone())
             .await;
-        let proxy = match proxy {
-            Ok(proxy) => {
-                instantiation.span().end();
-                proxy
-            }
-            Err(err) => {
-                let failure = GuestFailure::classify(&err, true);
-                record_failure(&instantiation, &failure);
-                instantiation.span().end();
-                self.report(instruments, &failure, &err, &instantiation);
+        let proxy = match self
+            .telemetry
+            .end_instantiation(instantiation, &mut store, proxy)
+        {
+            Ok(proxy) => proxy,
+            Err(failure) => {
+                self.telemetry.count_invocation(false);
                 return Some(failure);
             }
         };
-        let invocation =
-            self.telemetry
-                .start_invocation(telemetry, parent, coldstart, Some(span_id));
+        let invocation = self
+            .telemetry
+            .start_invocation(&parent, coldstart, Some(span_id));
         let result = proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, request, response)
-            .with_context(invocation.clone())
+            .with_context(invocation.cx.clone())
             .await;
         let failure = result.err().map(|err| {
-            let failure = GuestFailure::classify(&err, false);
-            record_failure(&invocation, &failure);
-            self.report(instruments, &failure, &err, &invocation);
-            failure
+            tracing::debug!("guest failure: {err:?}");
+            GuestFailure::classify(&err, false)
         });
-        if failure.is_none() {
-            self.telemetry.count_invocation(instruments, true);
-        }
-        invocation.span().end();
+        self.telemetry
+            .end_invocation(invocation, &mut store, failure.as_ref(), failure.is_none());
         failure
-    }
-
-    fn report(
-        &self,
-        instruments: &Instruments,
-        failure: &GuestFailure,
-        err: &wasmtime::Error,
-        cx: &Context,
-    ) {
-        self.telemetry.count_invocation(instruments, false);
-        let _attached = cx.clone().attach();
-        tracing::warn!(
-            { attr::COMPONENT_ID } = &*self.telemetry.id,
-            { attr::ERROR_TYPE } = failure.kind.as_str(),
-            "request failed: {failure}"
-        );
-        tracing::debug!("{err:?}");
     }
 }

@@ -17,6 +17,17 @@ pub enum Exporter {
     Otlp(Protocol),
     /// Human-readable records on stdout, for development.
     Console,
+    /// A Prometheus scrape endpoint serving `/metrics` (metrics only).
+    Prometheus,
+}
+
+/// How histograms aggregate (`OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistogramAggregation {
+    /// Each histogram's own bucket boundaries, chosen for what it measures.
+    ExplicitBuckets,
+    /// Base-2 exponential buckets, which fit any range without configuration.
+    Base2Exponential,
 }
 
 /// The OTLP transport.
@@ -135,6 +146,10 @@ pub struct TelemetryConfig {
     pub propagators: Propagators,
     /// `OTEL_SEMCONV_STABILITY_OPT_IN` contains `http/dup`: emit the old HTTP keys too.
     pub http_dup_semconv: bool,
+    pub histogram_aggregation: HistogramAggregation,
+    /// Where the Prometheus exporter listens: `OTEL_EXPORTER_PROMETHEUS_HOST` and
+    /// `_PORT` (default `localhost:9464`), or `--metrics-listen`.
+    pub prometheus_listen: String,
     /// Problems found while reading, one line each, to be reported once.
     pub problems: Vec<String>,
 }
@@ -165,6 +180,15 @@ impl TelemetryConfig {
         let http_dup_semconv = reader
             .get("OTEL_SEMCONV_STABILITY_OPT_IN")
             .is_some_and(|v| v.split(',').any(|item| item.trim() == "http/dup"));
+
+        let histogram_aggregation = reader.histogram_aggregation();
+        let prometheus_listen = format!(
+            "{}:{}",
+            reader
+                .get("OTEL_EXPORTER_PROMETHEUS_HOST")
+                .unwrap_or_else(|| "localhost".to_owned()),
+            reader.port("OTEL_EXPORTER_PROMETHEUS_PORT", 9464)
+        );
 
         // Values the SDK reads itself but drops silently when malformed.
         for name in [
@@ -200,8 +224,22 @@ impl TelemetryConfig {
                 propagators
             },
             http_dup_semconv,
+            histogram_aggregation,
+            prometheus_listen,
             problems: reader.problems,
         }
+    }
+
+    /// `--metrics-listen ADDR`: serve Prometheus metrics at ADDR, beside whatever else the
+    /// environment asks for (unless the SDK is disabled).
+    pub fn with_metrics_listen(mut self, addr: &str) -> Self {
+        if !self.disabled {
+            self.prometheus_listen = addr.to_owned();
+            if !self.metrics.contains(&Exporter::Prometheus) {
+                self.metrics.push(Exporter::Prometheus);
+            }
+        }
+        self
     }
 
     pub fn exporters(&self, signal: Signal) -> &[Exporter] {
@@ -259,6 +297,36 @@ impl Reader<'_> {
         }
     }
 
+    fn port(&mut self, name: &str, default: u16) -> u16 {
+        let Some(value) = self.get(name) else {
+            return default;
+        };
+        value.trim().parse().unwrap_or_else(|_| {
+            self.problem(name, &value, "a port number", &default.to_string());
+            default
+        })
+    }
+
+    fn histogram_aggregation(&mut self) -> HistogramAggregation {
+        const NAME: &str = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+        match self.get(NAME) {
+            None => HistogramAggregation::ExplicitBuckets,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "explicit_bucket_histogram" => HistogramAggregation::ExplicitBuckets,
+                "base2_exponential_bucket_histogram" => HistogramAggregation::Base2Exponential,
+                _ => {
+                    self.problem(
+                        NAME,
+                        &value,
+                        "explicit_bucket_histogram or base2_exponential_bucket_histogram",
+                        "explicit_bucket_histogram",
+                    );
+                    HistogramAggregation::ExplicitBuckets
+                }
+            },
+        }
+    }
+
     fn protocol(&mut self, signal: Signal) -> Protocol {
         const DEFAULT: Protocol = Protocol::HttpProtobuf;
         for name in [signal.protocol_var(), "OTEL_EXPORTER_OTLP_PROTOCOL"] {
@@ -298,8 +366,12 @@ impl Reader<'_> {
                 "none" => return Vec::new(),
                 "otlp" => exporters.push(Exporter::Otlp(protocol)),
                 "console" | "logging" => exporters.push(Exporter::Console),
+                "prometheus" if signal == Signal::Metrics => exporters.push(Exporter::Prometheus),
                 _ => {
-                    let expected = "otlp, console or none";
+                    let expected = match signal {
+                        Signal::Metrics => "otlp, prometheus, console or none",
+                        _ => "otlp, console or none",
+                    };
                     self.problem(name, &value, expected, "the default");
                     return implicit();
                 }

@@ -3,16 +3,22 @@
 //! the contract's names and instruments, and log records for guest output.
 
 pub mod config;
+pub mod events;
 mod guest_log;
+#[cfg(target_os = "linux")]
+mod host_metrics;
 pub mod ids;
 mod instruments;
 pub mod names;
 mod pipeline;
+mod prometheus;
 pub mod propagation;
 mod resource;
 
-pub use config::{Exporter, Protocol, Signal, TelemetryConfig};
+pub use config::{Exporter, HistogramAggregation, Protocol, Signal, TelemetryConfig};
 pub use guest_log::{GuestLogEmitter, GuestStream};
-pub use instruments::{Instruments, REQUEST_DURATION_BUCKETS};
+pub use instruments::{
+    ComponentGauges, INSTANTIATION_DURATION_BUCKETS, Instruments, REQUEST_DURATION_BUCKETS,
+};
 pub use opentelemetry_http::HeaderInjector;
 pub use pipeline::{InitOptions, Telemetry};

@@ -4,19 +4,35 @@
 
 /// Span names (PascalCase: they name domain concepts).
 pub mod span {
+    pub const WORKLOAD_START: &str = "WorkloadStart";
+    pub const WORKLOAD_STOP: &str = "WorkloadStop";
+    pub const WORKLOAD_STATE_CHANGE: &str = "WorkloadStateChange";
     pub const HTTP_REQUEST: &str = "HttpRequest";
+    pub const HTTP_RESPONSE: &str = "HttpResponse";
     pub const COMPONENT_INSTANTIATION: &str = "ComponentInstantiation";
     pub const COMPONENT_INVOCATION: &str = "ComponentInvocation";
     pub const OUTGOING_HTTP_REQUEST: &str = "OutgoingHttpRequest";
 }
 
+/// Event names: span events that are also exported as log records.
+pub mod event {
+    /// A guest failed (`error.type` says how); at ERROR.
+    pub const COMPONENT_FAILED: &str = "component failed";
+    /// A workload could not start (`error.type` says why); at ERROR.
+    pub const WORKLOAD_FAILED: &str = "workload failed";
+    pub const APPROACHING_MEMORY_LIMIT: &str = "component approaching memory limit";
+    pub const APPROACHING_FUEL_BUDGET: &str = "component approaching fuel budget";
+    pub const WORKLOAD_STATE_TRANSITION: &str = "workload state transition";
+}
+
 /// Attribute keys.
 pub mod attr {
     pub use opentelemetry_semantic_conventions::attribute::{
-        CLIENT_ADDRESS, ERROR_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID, FAAS_TRIGGER,
-        HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, LOG_IOSTREAM,
-        NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, URL_FULL, URL_PATH, URL_SCHEME,
-        USER_AGENT_ORIGINAL,
+        CLIENT_ADDRESS, CPU_MODE, DISK_IO_DIRECTION, ERROR_TYPE, FAAS_COLDSTART,
+        FAAS_INVOCATION_ID, FAAS_TRIGGER, HTTP_REQUEST_METHOD, HTTP_RESPONSE_BODY_SIZE,
+        HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, LOG_IOSTREAM, NETWORK_INTERFACE_NAME,
+        NETWORK_IO_DIRECTION, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, SYSTEM_DEVICE,
+        SYSTEM_MEMORY_STATE, URL_FULL, URL_PATH, URL_SCHEME, USER_AGENT_ORIGINAL,
     };
 
     /// The component's id within its workload (the file stem for `run` and `serve`).
@@ -28,6 +44,28 @@ pub mod attr {
     pub const WASMTIME_COMPONENT_ID: &str = "wasmtime.component.id";
     pub const WASMTIME_COMPONENT_NAME: &str = "wasmtime.component.name";
     pub const ERROR_MESSAGE: &str = "error.message";
+    /// The export `wasmtime.execution.duration` measures.
+    pub const OPERATION: &str = "operation";
+
+    /// An invocation's resource summary, on `ComponentInvocation`.
+    pub const FUEL_CONSUMED: &str = "wasmtime.fuel.consumed";
+    pub const MEMORY_PEAK_BYTES: &str = "wasmtime.memory.peak_bytes";
+    pub const DURATION_MS: &str = "duration_ms";
+
+    /// The 80 % warnings.
+    pub const CURRENT_MEMORY: &str = "current_memory";
+    pub const MEMORY_LIMIT: &str = "memory_limit";
+    pub const FUEL_LIMIT: &str = "fuel_limit";
+    pub const UTILIZATION_PCT: &str = "utilization_pct";
+
+    /// The workload lifecycle.
+    pub const WORKLOAD_ID: &str = "workload_id";
+    pub const WORKLOAD_NAME: &str = "workload.name";
+    pub const TRIGGER_TYPE: &str = "trigger_type";
+    pub const PREVIOUS_STATE: &str = "previous_state";
+    pub const NEW_STATE: &str = "new_state";
+    pub const SHUTDOWN_REASON: &str = "shutdown_reason";
+    pub const SHUTDOWN_DURATION_MS: &str = "shutdown_duration_ms";
 
     /// Keys of the old HTTP conventions, emitted beside the stable ones under
     /// `OTEL_SEMCONV_STABILITY_OPT_IN=http/dup`.
@@ -39,12 +77,39 @@ pub mod attr {
     }
 }
 
-/// Metric names and units (UCUM).
+/// Metric names.
 pub mod metric {
     pub use opentelemetry_semantic_conventions::metric::{
-        HTTP_CLIENT_REQUEST_DURATION, HTTP_SERVER_REQUEST_DURATION,
+        HTTP_CLIENT_REQUEST_DURATION, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
+        SYSTEM_CPU_LOGICAL_COUNT, SYSTEM_CPU_TIME, SYSTEM_CPU_UTILIZATION, SYSTEM_DISK_IO,
+        SYSTEM_DISK_OPERATIONS, SYSTEM_MEMORY_LIMIT, SYSTEM_MEMORY_USAGE,
+        SYSTEM_MEMORY_UTILIZATION, SYSTEM_NETWORK_ERRORS, SYSTEM_NETWORK_IO,
     };
+    /// The contract's name; the conventions have since renamed it `system.network.packet.count`.
+    pub const SYSTEM_NETWORK_PACKETS: &str = "system.network.packets";
+
+    pub const FUEL_CONSUMED: &str = "wasmtime.fuel.consumed";
+    pub const FUEL_REMAINING: &str = "wasmtime.fuel.remaining";
+    pub const MEMORY_USAGE: &str = "wasmtime.memory.usage";
+    pub const MEMORY_PEAK: &str = "wasmtime.memory.peak";
+    pub const MEMORY_LIMIT: &str = "wasmtime.memory.limit";
+    pub const EXECUTION_DURATION: &str = "wasmtime.execution.duration";
+    pub const INSTANTIATION_DURATION: &str = "wasmtime.instantiation.duration";
+    pub const INSTANCES_ACTIVE: &str = "wasmtime.instances.active";
+    pub const INSTANCES_CREATED: &str = "wasmtime.instances.created";
+
+    pub const WORKLOAD_STATE_TRANSITIONS: &str = "workload.state_transitions";
+    pub const WORKLOADS_ACTIVE: &str = "workloads.active";
+    pub const COMPONENTS_ACTIVE: &str = "components.active";
+
     pub const COMPONENT_INVOCATIONS: &str = "component.invocations";
+    pub const COMPONENT_INVOCATION_DURATION: &str = "component.invocation.duration";
+    pub const COMPONENT_INSTANTIATION_DURATION: &str = "component.instantiation.duration";
+
+    pub const HTTP_REQUESTS: &str = "http.requests";
+
+    pub const HOST_MEMORY_USED: &str = "host.memory.used";
+    pub const HOST_CPU_UTILIZATION: &str = "host.cpu.utilization";
 }
 
 /// Values of `faas.trigger`.
@@ -52,6 +117,12 @@ pub mod trigger {
     pub const HTTP: &str = "http";
     /// A CLI run is an invocation nobody outside the process triggered.
     pub const CLI: &str = "other";
+}
+
+/// Values of `trigger_type` on `WorkloadStart`.
+pub mod trigger_type {
+    pub const HTTP: &str = "http";
+    pub const CLI: &str = "cli";
 }
 
 /// Values of `outcome`.

@@ -1,7 +1,7 @@
 //! Builds the tracer, meter and logger providers from a [`TelemetryConfig`], installs
 //! the `tracing` subscriber, and shuts everything down with a final flush.
 
-use crate::config::{Exporter, Protocol, Signal, TelemetryConfig};
+use crate::config::{Exporter, HistogramAggregation, Protocol, Signal, TelemetryConfig};
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::TextMapPropagator;
@@ -9,7 +9,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{
+    Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
+};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -30,6 +32,7 @@ pub struct Telemetry {
     meter: opentelemetry::metrics::Meter,
     logger: Option<SdkLogger>,
     propagator: TextMapCompositePropagator,
+    prometheus_addr: Option<std::net::SocketAddr>,
 }
 
 /// How `tracing` events reach stderr when `RUST_LOG` is not set.
@@ -74,7 +77,9 @@ impl Telemetry {
         let otel_logs = logger_provider.as_ref().map(|provider| {
             opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
                 .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                    !is_exporter_internal(meta.target()) && *meta.level() <= tracing::Level::INFO
+                    !is_exporter_internal(meta.target())
+                        && meta.target() != crate::events::TARGET
+                        && *meta.level() <= tracing::Level::INFO
                 }))
         });
         tracing_subscriber::registry()
@@ -102,11 +107,28 @@ impl Telemetry {
                 ),
                 Exporter::Console => tracer_builder
                     .with_simple_exporter(opentelemetry_stdout::SpanExporter::default()),
+                // The configuration offers Prometheus for metrics only.
+                Exporter::Prometheus => tracer_builder,
             };
         }
         let tracer_provider = tracer_builder.build();
 
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
+        if config.histogram_aggregation == HistogramAggregation::Base2Exponential {
+            meter_builder = meter_builder.with_view(|instrument: &Instrument| {
+                (instrument.kind() == InstrumentKind::Histogram).then(|| {
+                    Stream::builder()
+                        .with_aggregation(Aggregation::Base2ExponentialHistogram {
+                            max_size: 160,
+                            max_scale: 20,
+                            record_min_max: true,
+                        })
+                        .build()
+                        .expect("a valid exponential histogram stream")
+                })
+            });
+        }
+        let mut prometheus_addr = None;
         for exporter in &config.metrics {
             meter_builder = match exporter {
                 Exporter::Otlp(protocol) => meter_builder.with_reader(
@@ -117,9 +139,26 @@ impl Telemetry {
                     PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
                         .build(),
                 ),
+                Exporter::Prometheus => {
+                    let addr = &config.prometheus_listen;
+                    let listener = crate::prometheus::bind(addr).map_err(|err| {
+                        anyhow::anyhow!("cannot serve Prometheus metrics on {addr}: {err}")
+                    })?;
+                    let registry = prometheus::Registry::new();
+                    let reader = opentelemetry_prometheus::exporter()
+                        .with_registry(registry.clone())
+                        .build()?;
+                    prometheus_addr = Some(crate::prometheus::serve(listener, registry));
+                    meter_builder.with_reader(reader)
+                }
             };
         }
         let meter_provider = meter_builder.build();
+        let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
+        #[cfg(target_os = "linux")]
+        if !config.metrics.is_empty() {
+            crate::host_metrics::register(&meter);
+        }
 
         let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
         if config.propagators.tracecontext {
@@ -131,7 +170,8 @@ impl Telemetry {
 
         let telemetry = Telemetry {
             tracer: tracer_provider.tracer(SCOPE),
-            meter: opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE),
+            meter,
+            prometheus_addr,
             logger: logger_provider.as_ref().map(|p| p.logger(SCOPE)),
             propagator: TextMapCompositePropagator::new(propagators),
             tracer_provider,
@@ -165,6 +205,11 @@ impl Telemetry {
         &self.propagator
     }
 
+    /// Whether metrics are exported anywhere.
+    pub fn metrics_enabled(&self) -> bool {
+        !self.config.metrics.is_empty()
+    }
+
     /// Whether spans are exported anywhere: when not, callers skip building attributes.
     pub fn traces_enabled(&self) -> bool {
         !self.config.traces.is_empty()
@@ -183,6 +228,10 @@ impl Telemetry {
                     .iter()
                     .map(|exporter| match exporter {
                         Exporter::Console => "console (stdout)".to_owned(),
+                        Exporter::Prometheus => match self.prometheus_addr {
+                            Some(addr) => format!("prometheus http://{addr}/metrics"),
+                            None => "prometheus".to_owned(),
+                        },
                         Exporter::Otlp(protocol) => {
                             format!("otlp {protocol} {}", endpoint(signal, *protocol))
                         }
@@ -291,6 +340,7 @@ fn build_logger_provider(exporters: &[Exporter], resource: Resource) -> SdkLogge
             Exporter::Console => {
                 builder.with_simple_exporter(opentelemetry_stdout::LogExporter::default())
             }
+            Exporter::Prometheus => builder,
         };
     }
     builder.build()

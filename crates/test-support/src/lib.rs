@@ -4,5 +4,5 @@
 mod process;
 mod receiver;
 
-pub use process::{Wasmlens, guest, http_get};
-pub use receiver::{LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};
+pub use process::{Wasmlens, guest, http_get, workload_dir};
+pub use receiver::{EventRecord, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};

@@ -18,6 +18,25 @@ pub fn guest(name: &str) -> PathBuf {
         .join(format!("{name}.wasm"))
 }
 
+/// A folder of its own for a test's workload, with the test guests copied into
+/// `components/` and `manifest` written as `wasmlens.toml`, so that the manifest's relative
+/// paths are exercised.
+pub fn workload_dir(test: &str, manifest: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmlens-up-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("components")).unwrap();
+    let guests = concat!(env!("CARGO_MANIFEST_DIR"), "/../../guests/components");
+    for entry in std::fs::read_dir(guests).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            dir.join("components").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("wasmlens.toml"), manifest).unwrap();
+    dir
+}
+
 /// A running `wasmlens serve`, with its stderr collected.
 pub struct Wasmlens {
     child: tokio::process::Child,

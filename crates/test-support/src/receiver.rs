@@ -55,8 +55,16 @@ pub struct SpanRecord {
     pub attributes: BTreeMap<String, String>,
     /// The OTLP status code: 0 unset, 1 ok, 2 error.
     pub status_code: i32,
+    pub events: Vec<EventRecord>,
     pub resource: BTreeMap<String, String>,
     pub transport: Transport,
+}
+
+/// An event of a received span.
+#[derive(Clone, Debug)]
+pub struct EventRecord {
+    pub name: String,
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl SpanRecord {
@@ -75,12 +83,15 @@ pub struct MetricPoint {
     pub attributes: BTreeMap<String, String>,
     /// The sum's or gauge's value, or the histogram's count.
     pub value: f64,
+    /// An explicit-bucket histogram's boundaries.
+    pub bounds: Vec<f64>,
 }
 
 /// A received log record.
 #[derive(Clone, Debug)]
 pub struct LogRecord {
     pub body: String,
+    pub event_name: String,
     pub severity_number: i32,
     pub severity_text: String,
     pub trace_id: String,
@@ -289,6 +300,14 @@ impl Service {
                         parent_span_id: hex(&span.parent_span_id),
                         attributes: attributes(&span.attributes),
                         status_code: span.status.map_or(0, |s| s.code),
+                        events: span
+                            .events
+                            .iter()
+                            .map(|e| EventRecord {
+                                name: e.name.clone(),
+                                attributes: attributes(&e.attributes),
+                            })
+                            .collect(),
                         resource: resource.clone(),
                         transport,
                     });
@@ -310,6 +329,7 @@ impl Service {
                         kind,
                         attributes: attributes(attrs),
                         value,
+                        bounds: Vec::new(),
                     };
                     let number = |v: &Option<
                         opentelemetry_proto::tonic::metrics::v1::number_data_point::Value,
@@ -332,11 +352,12 @@ impl Service {
                                 .iter()
                                 .map(|p| point("gauge", &p.attributes, number(&p.value))),
                         ),
-                        Some(metric::Data::Histogram(h)) => points.extend(
-                            h.data_points
-                                .iter()
-                                .map(|p| point("histogram", &p.attributes, p.count as f64)),
-                        ),
+                        Some(metric::Data::Histogram(h)) => {
+                            points.extend(h.data_points.iter().map(|p| MetricPoint {
+                                bounds: p.explicit_bounds.clone(),
+                                ..point("histogram", &p.attributes, p.count as f64)
+                            }))
+                        }
                         Some(metric::Data::ExponentialHistogram(h)) => {
                             points.extend(h.data_points.iter().map(|p| {
                                 point("exponential_histogram", &p.attributes, p.count as f64)
@@ -358,6 +379,7 @@ impl Service {
                 for record in scope.log_records {
                     logs.push(LogRecord {
                         body: record.body.as_ref().map(display).unwrap_or_default(),
+                        event_name: record.event_name,
                         severity_number: record.severity_number,
                         severity_text: record.severity_text,
                         trace_id: hex(&record.trace_id),

@@ -8,11 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmlens_command::{Command, RunOutcome};
 use wasmlens_engine::{
-    GuestEnv, Limits, Preopen, Runtime, RuntimeOptions, component_names, parse_bytes,
-    parse_duration,
+    FailureKind, GuestEnv, GuestFailure, Limits, Preopen, Runtime, RuntimeOptions, component_names,
+    parse_bytes, parse_duration,
 };
-use wasmlens_http::{HostPattern, OutboundPolicy, ProxyComponent, Route, ServeOptions, Server};
+use wasmlens_http::{
+    HostPattern, OutboundPolicy, ProxyComponent, ProxySpec, Route, ServeOptions, Server,
+};
+use wasmlens_telemetry::names::trigger_type;
 use wasmlens_telemetry::{InitOptions, Instruments, Telemetry, TelemetryConfig, propagation};
+use wasmlens_workload::lifecycle::{Lifecycle, State};
 
 const TELEMETRY_HELP: &str = "\
 Telemetry is configured with the standard OpenTelemetry variables, for example:
@@ -153,6 +157,12 @@ struct ServerArgs {
     /// How long in-flight requests may take to finish after SIGINT or SIGTERM.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+
+    /// Serve metrics for Prometheus to scrape at http://ADDR/metrics, beside any OTLP
+    /// export (as OTEL_METRICS_EXPORTER=prometheus does, on OTEL_EXPORTER_PROMETHEUS_HOST
+    /// and _PORT, default localhost:9464).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Args)]
@@ -240,9 +250,17 @@ fn main() {
     std::process::exit(code);
 }
 
-fn start_telemetry(default_log_filter: &'static str) -> anyhow::Result<Arc<Telemetry>> {
+/// Starts the telemetry pipeline; `metrics_listen` adds a Prometheus endpoint.
+fn start_telemetry(
+    default_log_filter: &'static str,
+    metrics_listen: Option<&str>,
+) -> anyhow::Result<Arc<Telemetry>> {
+    let mut config = TelemetryConfig::from_env();
+    if let Some(addr) = metrics_listen {
+        config = config.with_metrics_listen(addr);
+    }
     Ok(Arc::new(Telemetry::init(
-        TelemetryConfig::from_env(),
+        config,
         InitOptions { default_log_filter },
     )?))
 }
@@ -273,148 +291,397 @@ fn guest_env(args: &GuestArgs, argv: Vec<String>, inherit_stdin: bool) -> GuestE
     }
 }
 
+/// What a command asks to start: a workload of HTTP and CLI components.
+struct Plan {
+    id: String,
+    name: String,
+    /// Errors and log lines name the component (a manifest's have ids the user chose).
+    name_components: bool,
+    /// How the log names it: the component's path, or the workload and its manifest.
+    shown: String,
+    http: Vec<HttpPlan>,
+    cli: Vec<CliPlan>,
+}
+
+struct HttpPlan {
+    id: String,
+    path: PathBuf,
+    route: String,
+    env: GuestEnv,
+    limits: Limits,
+    outbound: OutboundPolicy,
+}
+
+struct CliPlan {
+    id: String,
+    path: PathBuf,
+    env: GuestEnv,
+    limits: Limits,
+}
+
+impl Plan {
+    fn trigger_type(&self) -> &'static str {
+        match (self.http.is_empty(), self.cli.is_empty()) {
+            (false, true) => trigger_type::HTTP,
+            (true, false) => trigger_type::CLI,
+            _ => "http,cli",
+        }
+    }
+
+    fn consume_fuel(&self) -> bool {
+        let http = self.http.iter().map(|c| &c.limits);
+        http.chain(self.cli.iter().map(|c| &c.limits))
+            .any(|limits| limits.fuel.is_some())
+    }
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let telemetry = start_telemetry("warn")?;
-    let result = async {
-        let instruments = Instruments::new(telemetry.meter());
-        let limits = args.limits.limits();
-        let runtime = Runtime::new(&RuntimeOptions {
-            consume_fuel: limits.fuel.is_some(),
-            pooled_instances: None,
-        })?;
-        let command = Command::load(&runtime, &args.component)?;
-        let mut argv = vec![args.component.display().to_string()];
-        argv.extend(args.args.iter().cloned());
-        let env = guest_env(&args.guest, argv, true);
-        // Continue the trace of whoever started this process: TRACEPARENT and friends, or
-        // TRACECONTEXT as the containerd shim sets it.
-        let parent =
-            propagation::extract_from_env(telemetry.propagator(), |name| std::env::var(name).ok());
-        command
-            .run(&telemetry, &instruments, &env, &limits, &parent)
-            .await
-    }
-    .await;
+    let telemetry = start_telemetry("warn,wasmlens::event=off", None)?;
+    let mut argv = vec![args.component.display().to_string()];
+    argv.extend(args.args.iter().cloned());
+    let (id, _) = component_names(&args.component);
+    let plan = Plan {
+        id: id.clone(),
+        name: id.clone(),
+        name_components: false,
+        shown: args.component.display().to_string(),
+        http: Vec::new(),
+        cli: vec![CliPlan {
+            id,
+            path: args.component.clone(),
+            env: guest_env(&args.guest, argv, true),
+            limits: args.limits.limits(),
+        }],
+    };
+    let result = start_workload(&telemetry, plan, None, std::future::pending()).await;
     stop_telemetry(telemetry).await;
-    let outcome = result?;
-    if let RunOutcome::Failed(failure) = &outcome {
-        eprintln!("wasmlens: {}: {failure}", args.component.display());
+    let ended = result?;
+    if let Some((path, failure)) = &ended.failure {
+        eprintln!("wasmlens: {}: {failure}", path.display());
     }
-    Ok(outcome.exit_code())
+    Ok(ended.exit_code)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
-    let limits = args.limits.limits();
-    let env = guest_env(
-        &args.guest,
-        vec![args.component.display().to_string()],
-        false,
-    );
-    let outbound = OutboundPolicy::new(
-        args.allow_outbound.clone(),
-        propagate_to(&args.propagate_to)?,
-    );
+    let shutdown = shutdown_signal()?;
+    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
     let (id, _) = component_names(&args.component);
-    let name = args.component.display().to_string();
-    serve_routes(&args.server, &name, limits.fuel.is_some(), |runtime| {
-        let component = ProxyComponent::load(runtime, &args.component, &id, env, limits, outbound)?;
-        Ok(vec![Route {
-            prefix: "/".to_owned(),
-            component,
-        }])
-    })
-    .await
+    let plan = propagate_to(&args.propagate_to).map(|propagate| Plan {
+        id: id.clone(),
+        name: id.clone(),
+        name_components: false,
+        shown: args.component.display().to_string(),
+        http: vec![HttpPlan {
+            id,
+            path: args.component.clone(),
+            route: "/".to_owned(),
+            env: guest_env(
+                &args.guest,
+                vec![args.component.display().to_string()],
+                false,
+            ),
+            limits: args.limits.limits(),
+            outbound: OutboundPolicy::new(args.allow_outbound.clone(), propagate),
+        }],
+        cli: Vec::new(),
+    });
+    let result = match plan {
+        Ok(plan) => start_workload(&telemetry, plan, Some(&args.server), shutdown).await,
+        Err(err) => Err(err),
+    };
+    stop_telemetry(telemetry).await;
+    result.map(|ended| ended.exit_code)
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
-    let workload = wasmlens_workload::load(&args.manifest)?;
-    let fuel = workload.components.iter().any(|c| c.limits.fuel.is_some());
-    let name = format!("workload {:?} ({})", workload.name, args.manifest.display());
-    serve_routes(&args.server, &name, fuel, |runtime| {
-        let mut routes = Vec::with_capacity(workload.components.len());
-        for spec in &workload.components {
-            let context = |err: anyhow::Error| anyhow::anyhow!("component {:?}: {err:#}", spec.id);
-            let hosts = |list: &[String]| -> anyhow::Result<Vec<HostPattern>> {
-                let parsed = list
-                    .iter()
-                    .map(|h| HostPattern::parse(h).map_err(anyhow::Error::msg));
-                parsed.collect::<anyhow::Result<_>>().map_err(context)
-            };
-            let outbound = OutboundPolicy::new(
-                hosts(&spec.allowed_outbound_hosts)?,
-                spec.propagate_to.as_deref().map(hosts).transpose()?,
-            );
-            let env = GuestEnv {
+    let shutdown = shutdown_signal()?;
+    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
+    let result = async {
+        let plan = match manifest_plan(&args.manifest) {
+            Ok(plan) => plan,
+            Err(err) => {
+                // Refused before it had an id: the manifest names it.
+                let shown = args.manifest.display().to_string();
+                let instruments = Arc::new(Instruments::new(&telemetry));
+                let lifecycle = Lifecycle::begin(
+                    telemetry.clone(),
+                    instruments,
+                    &shown,
+                    &shown,
+                    "unknown",
+                    &process_parent(&telemetry),
+                );
+                lifecycle.failed(FailureKind::ValidationError.as_str(), &format!("{err:#}"));
+                return Err(err);
+            }
+        };
+        start_workload(&telemetry, plan, Some(&args.server), shutdown).await
+    }
+    .await;
+    stop_telemetry(telemetry).await;
+    result.map(|ended| ended.exit_code)
+}
+
+/// Reads a manifest into a plan, checking what the manifest alone cannot (host patterns).
+fn manifest_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
+    let workload = wasmlens_workload::load(path)?;
+    let mut http = Vec::new();
+    for (spec, route) in workload.http_components() {
+        let context = |err: anyhow::Error| anyhow::anyhow!("component {:?}: {err:#}", spec.id);
+        let hosts = |list: &[String]| -> anyhow::Result<Vec<HostPattern>> {
+            let parsed = list
+                .iter()
+                .map(|h| HostPattern::parse(h).map_err(anyhow::Error::msg));
+            parsed.collect::<anyhow::Result<_>>().map_err(context)
+        };
+        http.push(HttpPlan {
+            id: spec.id.clone(),
+            path: spec.source.clone(),
+            route: route.to_owned(),
+            env: GuestEnv {
                 args: vec![spec.source.display().to_string()],
                 env: spec.env.clone(),
                 preopens: spec.preopens.clone(),
                 inherit_stdin: false,
-            };
-            let component =
-                ProxyComponent::load(runtime, &spec.source, &spec.id, env, spec.limits, outbound)
-                    .map_err(context)?;
-            tracing::info!(
-                "{} -> component {:?} ({})",
-                spec.route,
-                spec.id,
-                spec.source.display()
-            );
-            routes.push(Route {
-                prefix: spec.route.clone(),
-                component,
-            });
-        }
-        Ok(routes)
+            },
+            limits: spec.limits,
+            outbound: OutboundPolicy::new(
+                hosts(&spec.allowed_outbound_hosts)?,
+                spec.propagate_to.as_deref().map(hosts).transpose()?,
+            ),
+        });
+    }
+    let cli = workload
+        .cli_components()
+        .map(|(spec, args)| {
+            let mut argv = vec![spec.source.display().to_string()];
+            argv.extend(args.iter().cloned());
+            CliPlan {
+                id: spec.id.clone(),
+                path: spec.source.clone(),
+                env: GuestEnv {
+                    args: argv,
+                    env: spec.env.clone(),
+                    preopens: spec.preopens.clone(),
+                    inherit_stdin: false,
+                },
+                limits: spec.limits,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        shown: format!("workload {:?} ({})", workload.name, path.display()),
+        id: workload.id,
+        name: workload.name,
+        name_components: true,
+        http,
+        cli,
     })
-    .await
 }
 
-/// Serves routes until SIGINT or SIGTERM, then drains and flushes. `load` compiles the
-/// components with the process's runtime.
-async fn serve_routes(
-    server: &ServerArgs,
-    what: &str,
-    consume_fuel: bool,
-    load: impl FnOnce(&Runtime) -> anyhow::Result<Vec<Route>>,
-) -> anyhow::Result<i32> {
-    let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry("info")?;
-    let result = async {
-        let instruments = Arc::new(Instruments::new(telemetry.meter()));
-        let runtime = Runtime::new(&RuntimeOptions {
-            consume_fuel,
-            pooled_instances: Some(server.max_concurrent_requests),
-        })?;
-        let routes = load(&runtime)?;
-        let options = ServeOptions {
-            listen: server.listen,
-            max_concurrent_requests: server.max_concurrent_requests as usize,
-            max_header_bytes: server.max_request_header_size,
-            max_body_bytes: server.max_request_body_size as u64,
-            shutdown_timeout: server.shutdown_timeout,
+/// The trace this process continues, if whoever started it said: TRACEPARENT and
+/// friends, or TRACECONTEXT as the containerd shim sets it.
+fn process_parent(telemetry: &Telemetry) -> opentelemetry::Context {
+    propagation::extract_from_env(telemetry.propagator(), |name| std::env::var(name).ok())
+}
+
+/// How a workload ended.
+struct Ended {
+    exit_code: i32,
+    /// The CLI component that failed (trapped or hit a limit), if one did.
+    failure: Option<(PathBuf, GuestFailure)>,
+}
+
+/// Starts a workload and goes through its lifecycle: loads its components, serves its
+/// routes (if it has any, until `shutdown`) and runs its commands once, then stops.
+async fn start_workload(
+    telemetry: &Arc<Telemetry>,
+    plan: Plan,
+    server: Option<&ServerArgs>,
+    shutdown: impl Future<Output = &'static str>,
+) -> anyhow::Result<Ended> {
+    let instruments = Arc::new(Instruments::new(telemetry));
+    let parent = process_parent(telemetry);
+    let mut lifecycle = Lifecycle::begin(
+        telemetry.clone(),
+        instruments.clone(),
+        &plan.id,
+        &plan.name,
+        plan.trigger_type(),
+        &parent,
+    );
+    lifecycle.starting();
+    let loaded = load_workload(telemetry, &instruments, &plan, server).await;
+    let (server, commands, _runtime) = match loaded {
+        Ok(loaded) => loaded,
+        Err((error_type, err)) => {
+            lifecycle.failed(error_type.as_str(), &format!("{err:#}"));
+            return Err(err);
+        }
+    };
+    lifecycle.running();
+
+    let run_commands = async {
+        let mut ended = Ended {
+            exit_code: 0,
+            failure: None,
         };
-        let server = Server::bind(routes, telemetry.clone(), instruments, options).await?;
-        tracing::info!("serving {what} on http://{}", server.local_addr());
-        let took = server.run(shutdown).await;
-        tracing::info!("stopped in {took:?}; flushing telemetry");
-        anyhow::Ok(())
+        for (command, env, path) in &commands {
+            // A command's own trace continues the process's, as under `wasmlens run`.
+            match command.run(env, &parent).await {
+                Ok(RunOutcome::Exited(0)) => {}
+                Ok(outcome @ RunOutcome::Exited(_)) => {
+                    if ended.exit_code == 0 {
+                        ended.exit_code = outcome.exit_code();
+                    }
+                }
+                Ok(RunOutcome::Failed(failure)) => {
+                    if ended.failure.is_none() {
+                        ended.exit_code = wasmlens_command::FAILURE_EXIT_CODE;
+                        ended.failure = Some((path.clone(), failure));
+                    }
+                }
+                Err(err) => {
+                    let failure = GuestFailure {
+                        kind: FailureKind::InstantiationFailure,
+                        message: format!("{err:#}"),
+                    };
+                    if ended.failure.is_none() {
+                        ended.exit_code = 1;
+                        ended.failure = Some((path.clone(), failure));
+                    }
+                }
+            }
+        }
+        ended
+    };
+    let ended = match server {
+        Some(server) => {
+            tracing::info!("serving {} on http://{}", plan.shown, server.local_addr());
+            let reason = std::sync::Mutex::new("completed");
+            let shutdown = async {
+                let signal = shutdown.await;
+                *reason.lock().unwrap_or_else(|e| e.into_inner()) = signal;
+                lifecycle.stopping(signal);
+            };
+            let (took, ended) = tokio::join!(server.run(shutdown), run_commands);
+            tracing::info!("stopped in {took:?}; flushing telemetry");
+            ended
+        }
+        None => {
+            tokio::select! {
+                ended = run_commands => ended,
+                signal = shutdown => {
+                    lifecycle.stopping(signal);
+                    Ended { exit_code: 130, failure: None }
+                }
+            }
+        }
+    };
+    match (&ended.failure, plan.http.is_empty()) {
+        // A workload of commands failed when one of them did.
+        (Some((_, failure)), true) => lifecycle.failed(failure.kind.as_str(), &failure.to_string()),
+        _ => {
+            if lifecycle.state() == State::Running {
+                lifecycle.stopping("completed");
+            }
+            lifecycle.stopped();
+        }
     }
-    .await;
-    stop_telemetry(telemetry).await;
-    result.map(|()| 0)
+    Ok(ended)
+}
+
+type Loaded = (Option<Server>, Vec<(Command, GuestEnv, PathBuf)>, Runtime);
+
+/// Compiles a workload's components and binds its listener. A failure says what kind
+/// of failure it was, for the workload's error event.
+async fn load_workload(
+    telemetry: &Arc<Telemetry>,
+    instruments: &Arc<Instruments>,
+    plan: &Plan,
+    server: Option<&ServerArgs>,
+) -> Result<Loaded, (FailureKind, anyhow::Error)> {
+    let invalid = |err: anyhow::Error| (FailureKind::ValidationError, err);
+    let runtime = Runtime::new(&RuntimeOptions {
+        consume_fuel: plan.consume_fuel(),
+        pooled_instances: server
+            .filter(|_| !plan.http.is_empty())
+            .map(|s| s.max_concurrent_requests),
+    })
+    .map_err(invalid)?;
+    let named = |id: &str, err: anyhow::Error| match plan.name_components {
+        true => anyhow::anyhow!("component {id:?}: {err:#}"),
+        false => err,
+    };
+    let mut routes = Vec::with_capacity(plan.http.len());
+    for component in &plan.http {
+        let spec = ProxySpec {
+            path: &component.path,
+            id: &component.id,
+            env: component.env.clone(),
+            limits: component.limits,
+            outbound: component.outbound.clone(),
+        };
+        let proxy = ProxyComponent::load(&runtime, spec, telemetry.clone(), instruments.clone())
+            .map_err(|err| invalid(named(&component.id, err)))?;
+        if plan.name_components {
+            tracing::info!(
+                "{} -> component {:?} ({})",
+                component.route,
+                component.id,
+                component.path.display()
+            );
+        }
+        routes.push(Route {
+            prefix: component.route.clone(),
+            component: proxy,
+        });
+    }
+    let mut commands = Vec::with_capacity(plan.cli.len());
+    for component in &plan.cli {
+        let command = Command::load(
+            &runtime,
+            &component.path,
+            &component.id,
+            component.limits,
+            telemetry.clone(),
+            instruments.clone(),
+        )
+        .map_err(|err| invalid(named(&component.id, err)))?;
+        commands.push((command, component.env.clone(), component.path.clone()));
+    }
+    let server = match (server, routes.is_empty()) {
+        (Some(args), false) => {
+            let options = ServeOptions {
+                listen: args.listen,
+                max_concurrent_requests: args.max_concurrent_requests as usize,
+                max_header_bytes: args.max_request_header_size,
+                max_body_bytes: args.max_request_body_size as u64,
+                shutdown_timeout: args.shutdown_timeout,
+            };
+            let server = Server::bind(routes, telemetry.clone(), instruments.clone(), options)
+                .await
+                .map_err(|err| (FailureKind::ListenFailure, err))?;
+            Some(server)
+        }
+        _ => None,
+    };
+    Ok((server, commands, runtime))
 }
 
 /// Watches for SIGINT and SIGTERM from the moment it is called, so that a signal that
 /// comes while the component is still compiling is not lost (nor kills the process
-/// without a flush); the returned future resolves at the first of them.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+/// without a flush); the returned future resolves at the first of them, with its name.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => tracing::info!("SIGINT received"),
-            _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        }
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!("{name} received");
+        name
     })
 }

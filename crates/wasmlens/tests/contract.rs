@@ -1,12 +1,15 @@
-//! docs/telemetry.md against what a real OTLP receiver gets: every span and metric it lists
-//! arrives with its kind and unit, and nothing arrives (span, metric or attribute) that it
-//! does not list. Guests that succeed, trap, call out and are denied run under `serve`, and a
-//! command runs under `run`, so that every documented name has a reason to appear.
+//! docs/telemetry.md against what a real OTLP receiver gets: every span, event and metric it
+//! lists arrives with its kind and unit, and nothing arrives (span, event, metric or
+//! attribute) that it does not list. Guests that succeed, trap, call out and are denied run
+//! under `serve`; a workload under `up` has components that loop into their timeout, run out
+//! of fuel, grow past their memory limit, cannot be instantiated, come near their limits, and
+//! a command; commands run under `run`; and a bad manifest is refused, so that every
+//! documented name has a reason to appear.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::time::Duration;
-use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get};
+use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get, workload_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
@@ -16,6 +19,8 @@ struct Documented {
     spans: BTreeMap<String, (BTreeSet<i32>, BTreeSet<String>)>,
     /// metric name -> (OTLP data kind, unit, attribute keys)
     metrics: BTreeMap<String, (&'static str, String, BTreeSet<String>)>,
+    /// event name -> (log severity text, attribute keys)
+    events: BTreeMap<String, (String, BTreeSet<String>)>,
 }
 
 /// The backticked words of a table cell.
@@ -34,6 +39,7 @@ fn read_docs() -> Documented {
     let mut docs = Documented {
         spans: BTreeMap::new(),
         metrics: BTreeMap::new(),
+        events: BTreeMap::new(),
     };
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("## ") {
@@ -70,14 +76,85 @@ fn read_docs() -> Documented {
                 docs.metrics
                     .insert(name, (kind, unit, ticked(cells[4]).into_iter().collect()));
             }
+            "Events" => {
+                docs.events.insert(
+                    name,
+                    (
+                        cells[2].to_ascii_uppercase(),
+                        ticked(cells[3]).into_iter().collect(),
+                    ),
+                );
+            }
             _ => {}
         }
     }
     assert!(
-        !docs.spans.is_empty() && !docs.metrics.is_empty(),
+        !docs.spans.is_empty() && !docs.metrics.is_empty() && !docs.events.is_empty(),
         "tables found in {path}"
     );
     docs
+}
+
+/// A workload whose components fail in every way a guest can, or come near their limits.
+/// `tight`'s budgets sit just above what an `/ok` request of http-misbehave takes (480 fuel,
+/// one 64 KiB page), so that it uses more than 80 % of each.
+const MANIFEST: &str = r#"
+[workload]
+id = "contract-1"
+name = "contract"
+
+[[component]]
+id = "limits"
+source = "components/http-misbehave.wasm"
+route = "/limits"
+fuel = 5_000_000
+max_memory = "1MiB"
+
+[[component]]
+id = "slow"
+source = "components/http-misbehave.wasm"
+route = "/slow"
+timeout = "100ms"
+
+[[component]]
+id = "tight"
+source = "components/http-misbehave.wasm"
+route = "/tight"
+fuel = 560
+max_memory = "72KiB"
+
+[[component]]
+id = "broken"
+source = "components/http-start-trap.wasm"
+route = "/broken"
+
+[[component]]
+id = "job"
+source = "components/command.wasm"
+args = ["exit", "0"]
+"#;
+
+/// Whether this machine has a disk procfs reports (some containers have none), so that
+/// the `system.disk.*` metrics can be expected.
+fn has_disk() -> bool {
+    std::fs::read_to_string("/proc/diskstats").is_ok_and(|text| {
+        text.lines()
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .any(|name| !["loop", "ram", "zram"].iter().any(|p| name.starts_with(p)))
+    })
+}
+
+async fn run(args: &[&str], env: &[(&str, String)]) -> Option<i32> {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .unwrap()
+        .code()
 }
 
 #[tokio::test]
@@ -93,6 +170,9 @@ async fn what_arrives_is_what_the_docs_say() {
     let allow = echo.addr().to_string();
     let caller = Wasmlens::serve_fetching(BIN, &target, &["--allow-outbound", &allow], &env).await;
     let denied = Wasmlens::serve_fetching(BIN, &target, &[], &env).await;
+    let dir = workload_dir("contract", MANIFEST);
+    let manifest = dir.join("wasmlens.toml");
+    let workload = Wasmlens::up(BIN, &[manifest.to_str().unwrap()], &env).await;
 
     assert_eq!(
         http_get(&echo.url("/ok"), &[("user-agent", "contract/1")])
@@ -103,30 +183,60 @@ async fn what_arrives_is_what_the_docs_say() {
     assert_eq!(http_get(&echo.url("/trap"), &[]).await.0, 500);
     assert_eq!(http_get(&caller.url("/"), &[]).await.0, 200);
     assert_eq!(http_get(&denied.url("/"), &[]).await.0, 502);
-    let ran = tokio::process::Command::new(BIN)
-        .args(["run", guest("command").to_str().unwrap(), "exit", "3"])
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert_eq!(ran.code(), Some(3));
-    for server in [echo, caller, denied] {
+    for path in ["/limits/loop", "/limits/grow", "/slow/loop", "/broken/"] {
+        assert_eq!(http_get(&workload.url(path), &[]).await.0, 500, "{path}");
+    }
+    assert_eq!(http_get(&workload.url("/tight/ok"), &[]).await.0, 200);
+    assert_eq!(http_get(&workload.url("/nowhere"), &[]).await.0, 404);
+    let command = guest("command");
+    let command = command.to_str().unwrap();
+    assert_eq!(run(&["run", command, "exit", "3"], &env).await, Some(3));
+    assert_eq!(
+        run(&["run", "--fuel", "100", command], &env).await,
+        Some(134)
+    );
+    std::fs::write(dir.join("bad.toml"), "[workload]\nname = 1\n").unwrap();
+    let bad = dir.join("bad.toml");
+    assert_eq!(run(&["up", bad.to_str().unwrap()], &env).await, Some(1));
+    for server in [echo, caller, denied, workload] {
         server.terminate().await;
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 
+    let disk = has_disk();
+    let expected_metrics: Vec<&String> = docs
+        .metrics
+        .keys()
+        .filter(|name| disk || !name.starts_with("system.disk."))
+        .collect();
     receiver
-        .wait_until("every documented span and metric", WAIT, |r| {
-            let spans: BTreeSet<String> = r.spans().into_iter().map(|s| s.name).collect();
+        .wait_until("every documented span, event and metric", WAIT, |r| {
+            let spans = r.spans();
+            let names: BTreeSet<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+            let events: BTreeSet<&str> = spans
+                .iter()
+                .flat_map(|s| s.events.iter().map(|e| e.name.as_str()))
+                .collect();
             let metrics: BTreeSet<String> = r.metrics().into_iter().map(|m| m.name).collect();
-            docs.spans.keys().all(|n| spans.contains(n))
-                && docs.metrics.keys().all(|n| metrics.contains(n))
+            let missing: Vec<&str> = (docs.spans.keys().filter(|n| !names.contains(n.as_str())))
+                .chain(docs.events.keys().filter(|n| !events.contains(n.as_str())))
+                .chain(
+                    expected_metrics
+                        .iter()
+                        .copied()
+                        .filter(|n| !metrics.contains(*n)),
+                )
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                eprintln!("still missing: {missing:?}");
+            }
+            missing.is_empty()
         })
         .await;
 
-    for span in receiver.spans() {
+    let spans = receiver.spans();
+    for span in &spans {
         let Some((kinds, attributes)) = docs.spans.get(&span.name) else {
             panic!(
                 "span {:?} arrived but docs/telemetry.md does not list it",
@@ -146,12 +256,65 @@ async fn what_arrives_is_what_the_docs_say() {
                 span.name
             );
         }
+        for event in &span.events {
+            let Some((_, attributes)) = docs.events.get(&event.name) else {
+                panic!(
+                    "event {:?} arrived on {} but docs/telemetry.md does not list it",
+                    event.name, span.name
+                );
+            };
+            let keys: BTreeSet<String> = event.attributes.keys().cloned().collect();
+            assert_eq!(
+                &keys, attributes,
+                "the attributes of event {:?}",
+                event.name
+            );
+        }
     }
-    let server_invocation = receiver
-        .spans()
-        .into_iter()
+    let server_invocation = spans
+        .iter()
         .any(|s| s.name == "ComponentInvocation" && s.kind == 2);
     assert!(server_invocation, "run's invocation is a server span");
+
+    // Every failure kind is an error event, and its span's status is ERROR.
+    let failures: BTreeSet<&str> = spans
+        .iter()
+        .flat_map(|s| s.events.iter().map(move |e| (s, e)))
+        .filter(|(_, e)| e.name.ends_with("failed"))
+        .map(|(s, e)| {
+            assert_eq!(
+                s.status_code, 2,
+                "{} with {:?} has status ERROR",
+                s.name, e.name
+            );
+            e.attributes["error.type"].as_str()
+        })
+        .collect();
+    for kind in [
+        "ComponentTrap",
+        "FuelExhausted",
+        "Timeout",
+        "MemoryLimitExceeded",
+        "InstantiationFailure",
+        "ValidationError",
+    ] {
+        assert!(
+            failures.contains(kind),
+            "an error event with error.type {kind}: {failures:?}"
+        );
+    }
+    let refused: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.name == "WorkloadStateChange")
+        .filter_map(|s| s.attr("new_state"))
+        .collect();
+    for state in ["starting", "running", "stopping", "stopped", "failed"] {
+        assert!(
+            refused.contains(&state),
+            "a transition to {state}: {refused:?}"
+        );
+    }
+
     for point in receiver.metrics() {
         let Some((kind, unit, attributes)) = docs.metrics.get(&point.name) else {
             panic!(
@@ -173,11 +336,22 @@ async fn what_arrives_is_what_the_docs_say() {
             );
         }
     }
-    let guest_line = receiver
-        .logs()
-        .into_iter()
+
+    let logs = receiver.logs();
+    let guest_line = logs
+        .iter()
         .find(|l| l.body == "handling request")
         .expect("a guest line");
     let keys: BTreeSet<&str> = guest_line.attributes.keys().map(String::as_str).collect();
     assert_eq!(keys, BTreeSet::from(["component_id", "log.iostream"]));
+    // Every event is a log record too, with its name, level and attributes.
+    for (name, (level, attributes)) in &docs.events {
+        let record = logs
+            .iter()
+            .find(|l| &l.event_name == name)
+            .unwrap_or_else(|| panic!("a log record for event {name:?}"));
+        assert_eq!(&record.severity_text, level, "{name}");
+        let keys: BTreeSet<String> = record.attributes.keys().cloned().collect();
+        assert_eq!(&keys, attributes, "the log record of event {name:?}");
+    }
 }

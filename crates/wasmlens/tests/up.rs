@@ -1,28 +1,11 @@
 //! `wasmlens up` as a user runs it: a manifest in a folder of its own, several
 //! components routed by path, each with its own grants and limits.
 
-use std::path::PathBuf;
 use std::time::Duration;
-use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get};
+use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get, workload_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A folder with the test guests copied in and `manifest` written as wasmlens.toml, so
-/// that the manifest's relative paths are exercised.
-fn workload_dir(test: &str, manifest: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmlens-up-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("components")).unwrap();
-    for name in ["http-hello", "http-misbehave", "http-fetch"] {
-        std::fs::copy(
-            guest(name),
-            dir.join("components").join(format!("{name}.wasm")),
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("wasmlens.toml"), manifest).unwrap();
-    dir
-}
 
 #[tokio::test]
 async fn each_path_goes_to_its_component_with_its_own_grants_and_limits() {

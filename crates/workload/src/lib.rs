@@ -1,7 +1,10 @@
 //! Workloads: what `wasmlens up` starts and stops. A workload has a name and one or more
-//! components, each with its trigger (for now an HTTP route), limits, environment and
-//! allowed outbound hosts. This crate reads `wasmlens.toml`, checks it, and resolves
-//! relative paths against the manifest's folder; it runs nothing.
+//! components, each with its trigger (an HTTP route, or a CLI run when it has no route),
+//! limits, environment and allowed outbound hosts. This crate reads `wasmlens.toml`,
+//! checks it, and resolves relative paths against the manifest's folder; and its
+//! [`lifecycle`] reports the states a workload goes through.
+
+pub mod lifecycle;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -11,6 +14,8 @@ use wasmlens_engine::{Limits, Preopen, parse_bytes, parse_duration};
 /// A checked workload.
 #[derive(Clone, Debug)]
 pub struct Workload {
+    /// `workload_id`: the manifest's `id`, else its name.
+    pub id: String,
     pub name: String,
     pub components: Vec<ComponentSpec>,
 }
@@ -20,14 +25,40 @@ pub struct Workload {
 pub struct ComponentSpec {
     pub id: String,
     pub source: PathBuf,
-    /// The path prefix it serves: `/api` serves `/api` and `/api/...`.
-    pub route: String,
+    pub trigger: Trigger,
     pub limits: Limits,
     pub env: Vec<(String, String)>,
     pub preopens: Vec<Preopen>,
     pub allowed_outbound_hosts: Vec<String>,
     /// `None`: every allowed host; empty: no host.
     pub propagate_to: Option<Vec<String>>,
+}
+
+/// What makes a component run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A wasi:http proxy serving a path prefix: `/api` serves `/api` and `/api/...`.
+    Http { route: String },
+    /// A wasi:cli command run once when the workload starts, with these arguments.
+    Cli { args: Vec<String> },
+}
+
+impl Workload {
+    /// The HTTP components, by route.
+    pub fn http_components(&self) -> impl Iterator<Item = (&ComponentSpec, &str)> {
+        self.components.iter().filter_map(|c| match &c.trigger {
+            Trigger::Http { route } => Some((c, route.as_str())),
+            Trigger::Cli { .. } => None,
+        })
+    }
+
+    /// The CLI components, with their arguments.
+    pub fn cli_components(&self) -> impl Iterator<Item = (&ComponentSpec, &[String])> {
+        self.components.iter().filter_map(|c| match &c.trigger {
+            Trigger::Cli { args } => Some((c, args.as_slice())),
+            Trigger::Http { .. } => None,
+        })
+    }
 }
 
 /// The file as written. Unknown keys are refused, so a typo does not silently do nothing.
@@ -42,6 +73,7 @@ struct Manifest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkloadTable {
+    id: Option<String>,
     name: String,
 }
 
@@ -50,7 +82,8 @@ struct WorkloadTable {
 struct ComponentTable {
     id: String,
     source: PathBuf,
-    route: String,
+    route: Option<String>,
+    args: Option<Vec<String>>,
     fuel: Option<u64>,
     max_memory: Option<Size>,
     timeout: Option<String>,
@@ -109,22 +142,42 @@ pub fn parse(text: &str, folder: &Path) -> Result<Workload, String> {
             if a.id == b.id {
                 return Err(format!(" two components have the id {:?}", a.id));
             }
-            if a.route == b.route {
+            if let (Trigger::Http { route: ra }, Trigger::Http { route: rb }) =
+                (&a.trigger, &b.trigger)
+                && ra == rb
+            {
                 return Err(format!(
-                    " components {:?} and {:?} both serve {:?}",
-                    a.id, b.id, a.route
+                    " components {:?} and {:?} both serve {ra:?}",
+                    a.id, b.id
                 ));
             }
         }
     }
     Ok(Workload {
+        id: manifest
+            .workload
+            .id
+            .unwrap_or_else(|| manifest.workload.name.clone()),
         name: manifest.workload.name,
         components,
     })
 }
 
 fn resolve(table: ComponentTable, folder: &Path) -> Result<ComponentSpec, String> {
-    let route = normalize_route(&table.route)?;
+    let trigger = match (table.route, table.args) {
+        (Some(route), None) => Trigger::Http {
+            route: normalize_route(&route)?,
+        },
+        (Some(_), Some(_)) => {
+            return Err(
+                "args are for CLI components, which have no route; an HTTP component gets its arguments from requests"
+                    .to_owned(),
+            );
+        }
+        (None, args) => Trigger::Cli {
+            args: args.unwrap_or_default(),
+        },
+    };
     let max_memory = match table.max_memory {
         None => None,
         Some(Size::Bytes(bytes)) => {
@@ -154,7 +207,7 @@ fn resolve(table: ComponentTable, folder: &Path) -> Result<ComponentSpec, String
     });
     Ok(ComponentSpec {
         source: folder.join(&table.source),
-        route,
+        trigger,
         limits: Limits {
             fuel: table.fuel,
             max_memory,
@@ -221,7 +274,13 @@ max_memory = 1048576
         assert_eq!(workload.name, "shop");
         let api = &workload.components[0];
         assert_eq!(api.source, Path::new("/etc/shop/api.wasm"));
-        assert_eq!(api.route, "/api");
+        assert_eq!(workload.id, "shop", "the id defaults to the name");
+        assert_eq!(
+            api.trigger,
+            Trigger::Http {
+                route: "/api".to_owned()
+            }
+        );
         assert_eq!(api.limits.fuel, Some(50_000_000));
         assert_eq!(api.limits.max_memory, Some(64 << 20));
         assert_eq!(api.limits.timeout, Some(std::time::Duration::from_secs(2)));
@@ -234,10 +293,40 @@ max_memory = 1048576
             "absolute paths stay"
         );
         assert_eq!(
-            (web.route.as_str(), web.limits.max_memory),
-            ("/", Some(1 << 20))
+            (&web.trigger, web.limits.max_memory),
+            (
+                &Trigger::Http {
+                    route: "/".to_owned()
+                },
+                Some(1 << 20)
+            )
         );
         assert_eq!(web.propagate_to, None);
+    }
+
+    #[test]
+    fn a_component_without_a_route_is_a_cli_run() {
+        let text = r#"
+[workload]
+id = "nightly-1"
+name = "nightly"
+
+[[component]]
+id = "migrate"
+source = "migrate.wasm"
+args = ["--dry-run"]
+"#;
+        let workload = parse(text, Path::new(".")).unwrap();
+        assert_eq!(workload.id, "nightly-1");
+        assert_eq!(
+            workload.components[0].trigger,
+            Trigger::Cli {
+                args: vec!["--dry-run".to_owned()]
+            }
+        );
+        let both = text.replace("args =", "route = \"/m\"\nargs =");
+        let err = parse(&both, Path::new(".")).unwrap_err();
+        assert!(err.contains("args are for CLI components"), "{err}");
     }
 
     #[test]

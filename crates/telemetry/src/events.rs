@@ -1,0 +1,198 @@
+//! The contract's events. Each is added to the span it concerns and also exported as a
+//! log record (with that span's trace and span id, and the event's name and attributes),
+//! and is written to stderr by the local log (target `wasmlens::event`), except a
+//! workload's failure, which the host reports as its error.
+
+use crate::Telemetry;
+use crate::names::{attr, event};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+use opentelemetry::trace::{Status, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue, Value};
+
+/// The `tracing` target of the stderr copy, which the log bridge leaves out (the record
+/// is exported directly, with its typed attributes).
+pub const TARGET: &str = "wasmlens::event";
+
+fn emit(
+    telemetry: &Telemetry,
+    cx: &Context,
+    severity: Severity,
+    name: &'static str,
+    attrs: Vec<KeyValue>,
+    message: String,
+) {
+    let span = cx.span();
+    if let Some(logger) = telemetry.logger() {
+        let mut record = logger.create_log_record();
+        record.set_event_name(name);
+        record.set_severity_number(severity);
+        record.set_severity_text(severity.name());
+        record.set_target(TARGET);
+        record.set_body(AnyValue::from(message.clone()));
+        let context = span.span_context();
+        if context.is_valid() {
+            record.set_trace_context(
+                context.trace_id(),
+                context.span_id(),
+                Some(context.trace_flags()),
+            );
+        }
+        for kv in &attrs {
+            record.add_attribute(kv.key.clone(), any_value(&kv.value));
+        }
+        logger.emit(record);
+    }
+    match severity {
+        // The caller reports a workload's failure itself, as the error it returns.
+        _ if name == event::WORKLOAD_FAILED => {}
+        Severity::Error => tracing::error!(target: TARGET, "{message}"),
+        Severity::Warn => tracing::warn!(target: TARGET, "{message}"),
+        _ => tracing::info!(target: TARGET, "{message}"),
+    }
+    if span.is_recording() {
+        span.add_event(name, attrs);
+    }
+}
+
+fn any_value(value: &Value) -> AnyValue {
+    match value {
+        Value::Bool(b) => AnyValue::Boolean(*b),
+        Value::I64(i) => AnyValue::Int(*i),
+        Value::F64(f) => AnyValue::Double(*f),
+        other => AnyValue::String(other.as_str().into_owned().into()),
+    }
+}
+
+/// A guest failed: `error_type` is its `FailureKind`. The span's status becomes ERROR.
+pub fn component_failed(
+    telemetry: &Telemetry,
+    cx: &Context,
+    component_id: &str,
+    error_type: &'static str,
+    message: &str,
+) {
+    cx.span().set_status(Status::error(message.to_owned()));
+    let attrs = vec![
+        KeyValue::new(attr::ERROR_TYPE, error_type),
+        KeyValue::new(attr::ERROR_MESSAGE, message.to_owned()),
+        KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
+    ];
+    let text = format!("component {component_id:?} failed ({error_type}): {message}");
+    emit(
+        telemetry,
+        cx,
+        Severity::Error,
+        event::COMPONENT_FAILED,
+        attrs,
+        text,
+    );
+}
+
+/// A workload could not start, or stopped on a failure. The span's status becomes ERROR.
+pub fn workload_failed(
+    telemetry: &Telemetry,
+    cx: &Context,
+    workload_id: &str,
+    error_type: &'static str,
+    message: &str,
+) {
+    cx.span().set_status(Status::error(message.to_owned()));
+    let attrs = vec![
+        KeyValue::new(attr::ERROR_TYPE, error_type),
+        KeyValue::new(attr::ERROR_MESSAGE, message.to_owned()),
+        KeyValue::new(attr::WORKLOAD_ID, workload_id.to_owned()),
+    ];
+    let text = format!("workload {workload_id:?} failed ({error_type}): {message}");
+    emit(
+        telemetry,
+        cx,
+        Severity::Error,
+        event::WORKLOAD_FAILED,
+        attrs,
+        text,
+    );
+}
+
+fn percent(used: u64, limit: u64) -> f64 {
+    used as f64 * 100.0 / limit.max(1) as f64
+}
+
+/// An instance held at least 80 % of its memory limit.
+pub fn approaching_memory_limit(
+    telemetry: &Telemetry,
+    cx: &Context,
+    component_id: &str,
+    current: u64,
+    limit: u64,
+) {
+    let utilization = percent(current, limit);
+    let attrs = vec![
+        KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
+        KeyValue::new(attr::CURRENT_MEMORY, current as i64),
+        KeyValue::new(attr::MEMORY_LIMIT, limit as i64),
+        KeyValue::new(attr::UTILIZATION_PCT, utilization),
+    ];
+    let text = format!(
+        "component {component_id:?} approaching memory limit: {current} of {limit} bytes ({utilization:.0} %)"
+    );
+    emit(
+        telemetry,
+        cx,
+        Severity::Warn,
+        event::APPROACHING_MEMORY_LIMIT,
+        attrs,
+        text,
+    );
+}
+
+/// An invocation used at least 80 % of its fuel budget.
+pub fn approaching_fuel_budget(
+    telemetry: &Telemetry,
+    cx: &Context,
+    component_id: &str,
+    consumed: u64,
+    limit: u64,
+) {
+    let utilization = percent(consumed, limit);
+    let attrs = vec![
+        KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
+        KeyValue::new(attr::FUEL_CONSUMED, consumed as i64),
+        KeyValue::new(attr::FUEL_LIMIT, limit as i64),
+        KeyValue::new(attr::UTILIZATION_PCT, utilization),
+    ];
+    let text = format!(
+        "component {component_id:?} approaching fuel budget: {consumed} of {limit} ({utilization:.0} %)"
+    );
+    emit(
+        telemetry,
+        cx,
+        Severity::Warn,
+        event::APPROACHING_FUEL_BUDGET,
+        attrs,
+        text,
+    );
+}
+
+/// A workload moved from one state to another.
+pub fn workload_state_transition(
+    telemetry: &Telemetry,
+    cx: &Context,
+    workload_id: &str,
+    previous: &'static str,
+    new: &'static str,
+) {
+    let attrs = vec![
+        KeyValue::new(attr::WORKLOAD_ID, workload_id.to_owned()),
+        KeyValue::new(attr::PREVIOUS_STATE, previous),
+        KeyValue::new(attr::NEW_STATE, new),
+    ];
+    let text = format!("workload {workload_id:?}: {previous} -> {new}");
+    emit(
+        telemetry,
+        cx,
+        Severity::Info,
+        event::WORKLOAD_STATE_TRANSITION,
+        attrs,
+        text,
+    );
+}

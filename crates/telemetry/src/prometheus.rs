@@ -1,0 +1,73 @@
+//! The Prometheus scrape endpoint: `GET /metrics` in the Prometheus text format, from
+//! the SDK's metrics through opentelemetry-prometheus.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use prometheus::{Encoder as _, Registry, TextEncoder};
+use std::net::SocketAddr;
+
+/// Binds the scrape endpoint's listener; the caller reports a failure naming the address.
+pub(crate) fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// Serves scrapes until the process ends.
+pub(crate) fn serve(listener: tokio::net::TcpListener, registry: Registry) -> SocketAddr {
+    let local = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let registry = registry.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let response = scrape(&registry, &request);
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    local
+}
+
+fn scrape(registry: &Registry, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, content_type: &'static str, body: Vec<u8>| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(content_type),
+        );
+        response
+    };
+    if request.uri().path() != "/metrics" {
+        return reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            b"metrics are at /metrics\n".to_vec(),
+        );
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", Vec::new());
+    }
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    match encoder.encode(&registry.gather(), &mut body) {
+        Ok(()) => reply(StatusCode::OK, prometheus::TEXT_FORMAT, body),
+        Err(err) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            format!("cannot encode metrics: {err}\n").into_bytes(),
+        ),
+    }
+}
