@@ -160,3 +160,150 @@ async fn a_bad_manifest_is_refused_with_file_line_and_column() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Runs `wasmlens up MANIFEST` to its end, exporting to `receiver`: exit code and stderr.
+async fn up_to_the_end(
+    manifest: &std::path::Path,
+    receiver: &OtlpReceiver,
+) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(BIN)
+        .arg("up")
+        .arg(manifest)
+        .env_clear()
+        .envs(receiver.exporter_env(Transport::Grpc))
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The states a workload went through, in order.
+fn transitions(receiver: &OtlpReceiver) -> Vec<String> {
+    receiver
+        .spans()
+        .iter()
+        .filter(|s| s.name == "WorkloadStateChange")
+        .map(|s| {
+            format!(
+                "{}->{}",
+                s.attr("previous_state").unwrap(),
+                s.attr("new_state").unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_workload_of_commands_runs_them_once_and_stops() {
+    let manifest = "[workload]\nname = \"jobs\"\n\
+        [[component]]\nid = \"ok\"\nsource = \"components/command.wasm\"\n\
+        [[component]]\nid = \"three\"\nsource = \"components/command.wasm\"\nargs = [\"exit\", \"3\"]\n";
+    let dir = workload_dir("jobs", manifest);
+    let receiver = OtlpReceiver::start().await;
+    let (code, stderr) = up_to_the_end(&dir.join("wasmlens.toml"), &receiver).await;
+    assert_eq!(code, Some(3), "the first non-zero exit code: {stderr}");
+    receiver.wait_for_spans("WorkloadStop", 1, WAIT).await;
+    let invocations = receiver
+        .wait_for_spans("ComponentInvocation", 2, WAIT)
+        .await;
+    let mut ids: Vec<_> = invocations
+        .iter()
+        .filter_map(|s| s.attr("component_id"))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["ok", "three"]);
+    assert_eq!(
+        transitions(&receiver),
+        [
+            "pending->starting",
+            "starting->running",
+            "running->stopping",
+            "stopping->stopped"
+        ]
+    );
+    let stop = receiver
+        .wait_for_spans("WorkloadStop", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(stop.attr("shutdown_reason"), Some("completed"));
+    let start = receiver
+        .wait_for_spans("WorkloadStart", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(start.attr("trigger_type"), Some("cli"));
+    assert_eq!(start.attr("workload_id"), Some("jobs"));
+
+    // A command that traps fails its workload.
+    let manifest = "[workload]\nname = \"jobs\"\n\
+        [[component]]\nid = \"bad\"\nsource = \"components/command.wasm\"\nargs = [\"trap\"]\n";
+    std::fs::write(dir.join("wasmlens.toml"), manifest).unwrap();
+    let receiver = OtlpReceiver::start().await;
+    let (code, stderr) = up_to_the_end(&dir.join("wasmlens.toml"), &receiver).await;
+    assert_eq!(code, Some(134), "{stderr}");
+    assert!(stderr.contains("the component trapped"), "{stderr}");
+    let stop = receiver
+        .wait_for_spans("WorkloadStop", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(
+        (stop.attr("shutdown_reason"), stop.status_code),
+        (Some("failed"), 2)
+    );
+    assert_eq!(
+        transitions(&receiver),
+        [
+            "pending->starting",
+            "starting->running",
+            "running->stopping",
+            "stopping->failed"
+        ]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_serving_workload_with_its_reason() {
+    let receiver = OtlpReceiver::start().await;
+    let server = Wasmlens::serve(
+        BIN,
+        &[guest("http-hello").to_str().unwrap()],
+        &receiver.exporter_env(Transport::Grpc),
+    )
+    .await;
+    server.terminate().await;
+    let stop = receiver
+        .wait_for_spans("WorkloadStop", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(stop.attr("shutdown_reason"), Some("SIGTERM"));
+    assert!(stop.attr("shutdown_duration_ms").is_some());
+    let start = receiver
+        .wait_for_spans("WorkloadStart", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(
+        (start.attr("workload_id"), start.attr("trigger_type")),
+        (Some("http-hello"), Some("http"))
+    );
+    assert_eq!(
+        transitions(&receiver),
+        [
+            "pending->starting",
+            "starting->running",
+            "running->stopping",
+            "stopping->stopped"
+        ]
+    );
+    receiver
+        .wait_until("workloads.active back to 0", WAIT, |r| {
+            r.metrics()
+                .iter()
+                .rev()
+                .find(|m| m.name == "workloads.active")
+                .is_some_and(|m| m.value == 0.0)
+        })
+        .await;
+}

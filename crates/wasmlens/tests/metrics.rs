@@ -1,0 +1,220 @@
+//! Metrics as an operator reads them: the Prometheus scrape endpoint, histogram buckets and
+//! their exponential form, the per-component resource gauges, and instance accounting that
+//! comes back to zero however guests end.
+
+use std::time::Duration;
+use wasmlens_test_support::{
+    MetricPoint, OtlpReceiver, Transport, Wasmlens, guest, http_get, workload_dir,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The scrape URL the startup line announces.
+fn scrape_url(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("prometheus http://"))
+        .unwrap_or_else(|| panic!("no prometheus endpoint announced:\n{stderr}"));
+    let url = line.split("prometheus ").nth(1).unwrap();
+    url.split([';', ' ']).next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_the_same_metrics() {
+    let server = Wasmlens::serve(
+        BIN,
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--fuel",
+            "1_000_000",
+            guest("http-misbehave").to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let url = scrape_url(&server.stderr());
+    assert!(url.ends_with("/metrics"), "{url}");
+    assert_eq!(http_get(&server.url("/ok"), &[]).await.0, 200);
+    assert_eq!(http_get(&server.url("/trap"), &[]).await.0, 500);
+
+    let (status, headers, body) = http_get(&url, &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{headers:?}"
+    );
+    for series in [
+        "http_server_request_duration_seconds_bucket{",
+        "http_requests_total{",
+        "component_invocations_total{",
+        "wasmtime_instances_created_total{",
+        "wasmtime_fuel_consumed_total{",
+        "wasmtime_memory_peak_bytes{",
+        "components_active",
+        "workloads_active",
+        "host_memory_used_bytes",
+    ] {
+        assert!(body.contains(series), "{series} in:\n{body}");
+    }
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("component_invocations_total{")
+                && l.contains("outcome=\"error\"")
+                && l.ends_with(" 1")),
+        "the trap counted as an error:\n{body}"
+    );
+    let base = url.trim_end_matches("/metrics");
+    assert_eq!(http_get(&format!("{base}/other"), &[]).await.0, 404);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn prometheus_from_the_environment_and_a_clear_error_when_the_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let env = [
+        ("OTEL_METRICS_EXPORTER", "prometheus".to_owned()),
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1".to_owned()),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", port.clone()),
+    ];
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(guest("http-hello"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot serve Prometheus metrics on 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+
+    drop(taken);
+    let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
+    let url = scrape_url(&server.stderr());
+    assert_eq!(url, format!("http://127.0.0.1:{port}/metrics"));
+    assert_eq!(http_get(&server.url("/"), &[]).await.0, 200);
+    let (status, _, body) = http_get(&url, &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("http_requests_total{"), "{body}");
+    server.terminate().await;
+}
+
+fn last<'a>(points: &'a [MetricPoint], name: &str, component: &str) -> &'a MetricPoint {
+    points
+        .iter()
+        .rev()
+        .find(|p| {
+            p.name == name
+                && p.attributes
+                    .get("wasmtime.component.id")
+                    .map(String::as_str)
+                    == Some(component)
+        })
+        .unwrap_or_else(|| panic!("{name} for {component}"))
+}
+
+#[tokio::test]
+async fn resource_gauges_and_instances_come_back_to_zero() {
+    let receiver = OtlpReceiver::start().await;
+    let env = receiver.exporter_env(Transport::HttpProtobuf);
+    let dir = workload_dir(
+        "gauges",
+        r#"
+[workload]
+name = "gauges"
+
+[[component]]
+id = "bounded"
+source = "components/http-misbehave.wasm"
+route = "/b"
+fuel = 10_000_000
+max_memory = "2MiB"
+timeout = "200ms"
+"#,
+    );
+    let server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    for path in ["/b/ok", "/b/trap", "/b/grow", "/b/loop", "/b/ok"] {
+        let expected = if path.ends_with("ok") { 200 } else { 500 };
+        assert_eq!(http_get(&server.url(path), &[]).await.0, expected, "{path}");
+    }
+    server.terminate().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    receiver
+        .wait_until("the final metrics", WAIT, |r| {
+            r.metrics().iter().any(|m| m.name == "wasmtime.memory.peak")
+        })
+        .await;
+    let points = receiver.metrics();
+    let created = last(&points, "wasmtime.instances.created", "bounded");
+    assert_eq!(created.value, 5.0);
+    let active = last(&points, "wasmtime.instances.active", "bounded");
+    assert_eq!(
+        active.value, 0.0,
+        "a trap, a memory bomb and a timeout leak nothing"
+    );
+    assert_eq!(last(&points, "wasmtime.memory.usage", "bounded").value, 0.0);
+    assert_eq!(
+        last(&points, "wasmtime.memory.limit", "bounded").value,
+        2.0 * 1024.0 * 1024.0
+    );
+    let peak = last(&points, "wasmtime.memory.peak", "bounded").value;
+    assert!(
+        peak > 1024.0 * 1024.0 && peak <= 2.0 * 1024.0 * 1024.0,
+        "the memory bomb's peak, within the limit: {peak}"
+    );
+    let consumed = last(&points, "wasmtime.fuel.consumed", "bounded").value;
+    assert!(
+        consumed >= 10_000_000.0,
+        "the loop spent its whole budget: {consumed}"
+    );
+    let remaining = last(&points, "wasmtime.fuel.remaining", "bounded").value;
+    assert!(remaining > 0.0 && remaining < 10_000_000.0, "{remaining}");
+
+    // Buckets fit the measure: instantiation from 1 µs, requests from 50 µs.
+    let bounds = |name: &str| {
+        points
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .bounds
+            .clone()
+    };
+    assert_eq!(bounds("component.instantiation.duration")[0], 0.000001);
+    assert_eq!(bounds("http.server.request.duration")[0], 0.00005);
+}
+
+#[tokio::test]
+async fn histograms_turn_exponential_when_asked() {
+    let receiver = OtlpReceiver::start().await;
+    let mut env = receiver.exporter_env(Transport::Grpc);
+    env.push((
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+        "base2_exponential_bucket_histogram".to_owned(),
+    ));
+    let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
+    assert_eq!(http_get(&server.url("/"), &[]).await.0, 200);
+    server.terminate().await;
+    receiver
+        .wait_until("the request's duration", WAIT, |r| {
+            r.metrics()
+                .iter()
+                .any(|m| m.name == "http.server.request.duration")
+        })
+        .await;
+    for point in receiver.metrics() {
+        if point.name.ends_with(".duration") {
+            assert_eq!(point.kind, "exponential_histogram", "{}", point.name);
+        }
+    }
+}
