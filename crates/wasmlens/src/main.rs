@@ -24,6 +24,7 @@ Telemetry is configured with the standard OpenTelemetry variables, for example:
   OTEL_EXPORTER_OTLP_PROTOCOL=grpc                    (default http/protobuf; also http/json)
   OTEL_SERVICE_NAME=shop                              (default wasmlens)
   OTEL_TRACES_EXPORTER=console                        print spans instead (also otlp, none)
+  OTEL_METRICS_EXPORTER=prometheus                    serve /metrics on localhost:9464
   OTEL_SDK_DISABLED=true                              record nothing
 With no endpoint and no exporter set, nothing is exported. RUST_LOG filters the log on stderr.";
 
@@ -55,13 +56,15 @@ enum Commands {
     /// in-flight requests finish, flushes telemetry and exits 0.
     #[command(after_help = TELEMETRY_HELP)]
     Serve(ServeArgs),
-    /// Start a workload from its manifest (wasmlens.toml): several wasi:http components,
-    /// each on its own route and with its own limits, environment and outbound hosts.
+    /// Start a workload from its manifest (wasmlens.toml): wasi:http components, each on
+    /// its own route, and wasi:cli commands run once at start, each with its own limits,
+    /// environment and outbound hosts.
     ///
     /// A manifest:
     ///
     ///   [workload]
     ///   name = "shop"
+    ///   id = "shop-eu-1"             # workload_id in telemetry; default: the name
     ///
     ///   [[component]]
     ///   id = "api"
@@ -74,6 +77,14 @@ enum Commands {
     ///   dirs = ["data::/data"]
     ///   allowed_outbound_hosts = ["127.0.0.1:8081"]
     ///   propagate_to = ["none"]      # default: every allowed host
+    ///
+    ///   [[component]]
+    ///   id = "warm-cache"            # no route: a command, run once at start
+    ///   source = "warm.wasm"
+    ///   args = ["--all"]
+    ///
+    /// A workload of commands only stops when they are done, and exits with the first
+    /// non-zero exit code (134 for a command that trapped or hit a limit).
     #[command(after_help = TELEMETRY_HELP, verbatim_doc_comment)]
     Up(UpArgs),
 }
@@ -512,6 +523,7 @@ async fn start_workload(
     );
     lifecycle.starting();
     let loaded = load_workload(telemetry, &instruments, &plan, server).await;
+    let shutdown_timeout = server.map(|args| args.shutdown_timeout);
     let (server, commands, _runtime) = match loaded {
         Ok(loaded) => loaded,
         Err((error_type, err)) => {
@@ -558,13 +570,24 @@ async fn start_workload(
     let ended = match server {
         Some(server) => {
             tracing::info!("serving {} on http://{}", plan.shown, server.local_addr());
-            let reason = std::sync::Mutex::new("completed");
+            // Commands still running at shutdown get the same time to finish as requests.
+            let stopping = tokio::sync::Notify::new();
             let shutdown = async {
                 let signal = shutdown.await;
-                *reason.lock().unwrap_or_else(|e| e.into_inner()) = signal;
                 lifecycle.stopping(signal);
+                stopping.notify_one();
             };
-            let (took, ended) = tokio::join!(server.run(shutdown), run_commands);
+            let grace = shutdown_timeout.unwrap_or_default();
+            let commands = async {
+                tokio::select! {
+                    ended = run_commands => ended,
+                    () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                        tracing::warn!("shutdown timeout passed with commands still running");
+                        Ended { exit_code: 130, failure: None }
+                    }
+                }
+            };
+            let (took, ended) = tokio::join!(server.run(shutdown), commands);
             tracing::info!("stopped in {took:?}; flushing telemetry");
             ended
         }
