@@ -38,6 +38,8 @@ pub struct RequestEnd {
     /// `http.route`, absent when no route served the path.
     pub route: Option<KeyValue>,
     pub error_type: Option<StringValue>,
+    /// Held until the request is over, and dropped with it.
+    pub _active: ActiveRequest,
 }
 
 impl RequestEnd {
@@ -72,14 +74,42 @@ impl RequestEnd {
             (None, Some(error)) => record(&[method, status, scheme, error], 2),
             (None, None) => record(&[method, status, scheme], 2),
         }
-        instruments.http_server_active_requests.add(
-            -1,
-            &[
-                KeyValue::new(attr::HTTP_REQUEST_METHOD, self.method),
-                KeyValue::new(attr::URL_SCHEME, "http"),
-            ],
-        );
         self.request.span().end();
+    }
+}
+
+/// One place in `http.server.active_requests`, from a request's arrival until it is over
+/// or abandoned: hyper drops the request's future when its client goes away before the
+/// response, and the count must come down then too.
+pub struct ActiveRequest {
+    instruments: Arc<Instruments>,
+    method: &'static str,
+}
+
+impl ActiveRequest {
+    pub fn new(instruments: Arc<Instruments>, method: &'static str) -> Self {
+        instruments
+            .http_server_active_requests
+            .add(1, &Self::attributes(method));
+        ActiveRequest {
+            instruments,
+            method,
+        }
+    }
+
+    fn attributes(method: &'static str) -> [KeyValue; 2] {
+        [
+            KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
+            KeyValue::new(attr::URL_SCHEME, "http"),
+        ]
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.instruments
+            .http_server_active_requests
+            .add(-1, &Self::attributes(self.method));
     }
 }
 

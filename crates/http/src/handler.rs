@@ -1,7 +1,7 @@
 //! One HTTP request: its `HttpRequest` span, the guest's answer, and the host's own
 //! answers (413, 500) when the guest cannot give one.
 
-use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
+use crate::body::{ActiveRequest, ObservedBody, RequestEnd, ResponseBody, full};
 use crate::outbound::OutboundHooks;
 use crate::proxy::{ProxyComponent, ProxyState, Request as GuestRequest};
 use http::{Method, Request, Response, StatusCode, Version, header};
@@ -110,11 +110,7 @@ impl Handler {
         let started = Instant::now();
         let telemetry = &self.telemetry;
         let method = method_name(request.method());
-        let active = [
-            KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
-            KeyValue::new(attr::URL_SCHEME, "http"),
-        ];
-        self.instruments.http_server_active_requests.add(1, &active);
+        let active = ActiveRequest::new(self.instruments.clone(), method);
         let parent = telemetry
             .propagator()
             .extract(&propagation::TraceHeaders::new(request.headers()));
@@ -204,6 +200,7 @@ impl Handler {
             status: i64::from(status.as_u16()),
             route: route_attr,
             error_type,
+            _active: active,
         };
         response.map(|body| ObservedBody::new(body, end))
     }

@@ -143,7 +143,17 @@ max_memory = "2MiB"
 timeout = "200ms"
 "#,
     );
-    let server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    let mut server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    // A client that gives up on a slow request once the guest has it: hyper drops the
+    // request's future.
+    let mut quitter = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut quitter, b"GET /b/loop HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    server
+        .wait_for_stderr("guest warning on stderr", WAIT)
+        .await;
+    drop(quitter);
     for path in ["/b/ok", "/b/trap", "/b/grow", "/b/loop", "/b/ok"] {
         let expected = if path.ends_with("ok") { 200 } else { 500 };
         assert_eq!(http_get(&server.url(path), &[]).await.0, expected, "{path}");
@@ -157,7 +167,13 @@ timeout = "200ms"
         .await;
     let points = receiver.metrics();
     let created = last(&points, "wasmtime.instances.created", "bounded");
-    assert_eq!(created.value, 5.0);
+    assert_eq!(created.value, 6.0);
+    let active_requests = points
+        .iter()
+        .rev()
+        .find(|p| p.name == "http.server.active_requests")
+        .unwrap();
+    assert_eq!(active_requests.value, 0.0, "the abandoned request left too");
     let active = last(&points, "wasmtime.instances.active", "bounded");
     assert_eq!(
         active.value, 0.0,
