@@ -394,6 +394,30 @@ async fn a_bad_otel_variable_is_reported_once_and_the_default_used() {
 }
 
 #[tokio::test]
+async fn a_c_guest_through_wasi_libc_and_the_preview1_adapter_serves() {
+    let receiver = OtlpReceiver::start().await;
+    let server = Wasmlens::serve(
+        BIN,
+        &[guest("c-http-hello").to_str().unwrap()],
+        &receiver.exporter_env(Transport::HttpProtobuf),
+    )
+    .await;
+    let (status, _, body) = http_get(&server.url("/"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello"));
+    let invocation = receiver
+        .wait_for_spans("ComponentInvocation", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(invocation.attr("component_id"), Some("c-http-hello"));
+    let response = receiver
+        .wait_for_spans("HttpResponse", 1, WAIT)
+        .await
+        .remove(0);
+    assert_eq!(response.attr("http.response.body.size"), Some("5"));
+    server.terminate().await;
+}
+
+#[tokio::test]
 async fn a_component_that_is_not_a_proxy_is_refused() {
     let output = tokio::process::Command::new(BIN)
         .args(["serve", guest("command").to_str().unwrap()])
