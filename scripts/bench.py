@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""wasmlens against `wasmtime serve` 48.0.2, on one machine, in one run.
+
+Contenders, alternated A B C / B C A / C A B round after round so that drift hits all alike:
+  A  wasmtime serve 48.0.2 (no telemetry)
+  B  wasmlens serve, telemetry off (OTEL_SDK_DISABLED=true)
+  C  wasmlens serve, full telemetry: traces sampled 100 %, metrics and logs, exported with
+     the defaults wasmlens ships (OTLP http/protobuf) to a sink on loopback that answers at
+     once and decodes nothing while the load runs
+
+For each guest: requests/s (median of the rounds), p50 and p99 latency, errors, RSS idle
+and under load, spans exported against requests served (C), instantiation time per
+request (C, from its own metric), and instructions per request under callgrind (B and C).
+Then `wasmlens run` against `wasmtime run` wall time for the command guest. Writes
+BENCHMARKS.md. Run it through scripts/bench.sh, which installs what it needs.
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import http.client
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WASMTIME = ROOT / "target/tools/wasmtime"
+GUESTS = {
+    "WAT hello": ROOT / "guests/components/http-hello.wasm",
+    "C hello": ROOT / "guests/components/c-http-hello.wasm",
+}
+COMMAND = ROOT / "guests/components/command.wasm"
+SINK_PORT = 14318
+# Spans per request (HttpRequest, HttpResponse, ComponentInstantiation, ComponentInvocation)
+# and per process (WorkloadStart, four WorkloadStateChange, WorkloadStop).
+SPANS_PER_REQUEST = 4
+SPANS_PER_PROCESS = 6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"a contender exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
+                r.read()
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing answered on port {port} within {timeout}s")
+
+
+def rss_kib(pid: int) -> int:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Contender:
+    def __init__(self, key: str, wasmlens: pathlib.Path, guest: pathlib.Path):
+        self.key, self.wasmlens, self.guest = key, wasmlens, guest
+
+    def command(self, port: int) -> tuple[list[str], dict]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env["RUST_BACKTRACE"] = "0"  # backtraces cost every contender throughput
+        listen = f"127.0.0.1:{port}"
+        if self.key == "A":
+            return [str(WASMTIME), "serve", "--addr", listen, str(self.guest)], env
+        if self.key == "B":
+            env["OTEL_SDK_DISABLED"] = "true"
+        else:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{SINK_PORT}"
+            env["OTEL_TRACES_SAMPLER"] = "always_on"
+        return [str(self.wasmlens), "serve", "--listen", listen, str(self.guest)], env
+
+    def start(self, port: int, extra: list[str] = ()) -> subprocess.Popen:
+        argv, env = self.command(port)
+        if extra:
+            argv = argv[:-1] + list(extra) + argv[-1:]
+        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wrk(port: int, seconds: str, connections: int, pid: int | None = None) -> dict:
+    proc = subprocess.Popen(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}", "--latency", f"http://127.0.0.1:{port}/"],
+        stdout=subprocess.PIPE, text=True)
+    rss = 0
+    if pid is not None:  # under load: sample the contender's RSS halfway through
+        time.sleep(parse_seconds(seconds) / 2)
+        rss = rss_kib(pid)
+    out, _ = proc.communicate()
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def latency(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+
+    served = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses: (\d+)",):
+        m = re.search(pattern, out)
+        errors += int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(g) for g in m.groups())
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": errors,
+        "served": served,
+        "rss_load": rss,
+    }
+
+
+def parse_seconds(text: str) -> float:
+    return float(text[:-1]) if text.endswith("s") else float(text)
+
+
+def sink_stats() -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{SINK_PORT}/stats", timeout=60) as r:
+        return json.loads(r.read())
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The Prometheus endpoint's series, summed over their labels."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    series: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name = re.split(r"[{ ]", line, maxsplit=1)[0]
+            series[name] = series.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return series
+
+
+def throughput(guest: pathlib.Path, wasmlens: pathlib.Path, rounds: int, seconds: str,
+               connections: int) -> dict:
+    results = {k: [] for k in "ABC"}
+    orders = ["ABC", "BCA", "CAB"]
+    for round_ in range(rounds):
+        for key in orders[round_ % 3]:
+            contender = Contender(key, wasmlens, guest)
+            port = free_port()
+            metrics_port = free_port()
+            extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if key == "C" else []
+            proc = contender.start(port, extra)
+            wait_ready(port, proc)
+            time.sleep(0.2)
+            idle = rss_kib(proc.pid)
+            warm = wrk(port, "1s", connections)
+            result = wrk(port, seconds, connections, pid=proc.pid)
+            result["rss_idle"] = idle
+            if key == "C":
+                # What the server answered (wrk does not count the requests in flight when
+                # it stops), by the server's own metric, which is not exported with spans.
+                time.sleep(0.2)
+                series = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+                total = series.get("component_instantiation_duration_seconds_sum", 0.0)
+                count = series.get("component_instantiation_duration_seconds_count", 0.0)
+                result["instantiation_us"] = total / count * 1e6 if count else float("nan")
+                served = series.get("http_requests_total", 0.0)
+            stop(proc)
+            if key == "C":
+                result["spans"] = sink_stats()["spans"]
+                result["spans_expected"] = int(served) * SPANS_PER_REQUEST + SPANS_PER_PROCESS
+            results[key].append(result)
+            print(f"  round {round_ + 1} {key}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, "
+                  f"p99 {result['p99']:.2f} ms, errors {result['errors']}"
+                  + (f", spans {result['spans']}/{result['spans_expected']}" if key == "C" else ""),
+                  flush=True)
+    return results
+
+
+def callgrind(guest: pathlib.Path, wasmlens: pathlib.Path, key: str, small: int, large: int) -> float:
+    """Instructions per request: the difference between runs of `small` and `large`
+    sequential requests, so that startup and shutdown cancel out."""
+    totals = []
+    for n in (small, large):
+        contender = Contender(key, wasmlens, guest)
+        port = free_port()
+        argv, env = contender.command(port)
+        # The pooling allocator reserves more address space than valgrind can map.
+        argv = argv[:-1] + ["--max-concurrent-requests", "4"] + argv[-1:]
+        with tempfile.TemporaryDirectory() as tmp:
+            out = pathlib.Path(tmp) / "callgrind.out"
+            proc = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_ready(port, proc, timeout=600)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for _ in range(n - 1):  # the readiness probe was the first
+                conn.request("GET", "/")
+                conn.getresponse().read()
+            conn.close()
+            stop(proc)
+            text = out.read_text(errors="replace")
+            totals.append(int(re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M).group(1)))
+    return (totals[1] - totals[0]) / (large - small)
+
+
+def run_vs_wasmtime(wasmlens: pathlib.Path, runs: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["RUST_BACKTRACE"] = "0"
+    out = pathlib.Path(tempfile.mkdtemp()) / "hyperfine.json"
+    subprocess.run(
+        ["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", str(out),
+         "-n", "wasmtime run", f"{WASMTIME} run {COMMAND}",
+         "-n", "wasmlens run", f"{wasmlens} run {COMMAND}"],
+        env=env, check=True, stdout=subprocess.DEVNULL)
+    results = json.loads(out.read_text())["results"]
+    return {r["command"]: r["median"] * 1e3 for r in results}
+
+
+def median(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wasmlens", default=str(ROOT / "target/release/wasmlens"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", default="10s")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--callgrind", nargs=2, type=int, default=[200, 1200], metavar=("SMALL", "LARGE"))
+    parser.add_argument("--run-repeats", type=int, default=30)
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: proves the script works")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.duration, args.callgrind, args.run_repeats = 1, "1s", [5, 15], 3
+    wasmlens = pathlib.Path(args.wasmlens)
+
+    sink = subprocess.Popen(
+        [str(pathlib.Path(args.wasmlens).parent / "examples/otlp-sink"), "--http", str(SINK_PORT)],
+        stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        report = {}
+        for name, guest in GUESTS.items():
+            print(f"{name} ({guest.name}): {args.rounds} rounds of {args.duration}", flush=True)
+            results = throughput(guest, wasmlens, args.rounds, args.duration, args.connections)
+            print(f"{name}: callgrind, {args.callgrind[0]} and {args.callgrind[1]} requests", flush=True)
+            instructions = {k: callgrind(guest, wasmlens, k, *args.callgrind) for k in "BC"}
+            report[name] = (results, instructions)
+        print("run: hyperfine", flush=True)
+        run = run_vs_wasmtime(wasmlens, args.run_repeats)
+    finally:
+        sink.terminate()
+        sink.wait()
+
+    lines = write_report(report, run, args)
+    pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def write_report(report, run, args) -> list[str]:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `scripts/bench.sh` (which runs `scripts/bench.py`); run it again to regenerate this file.",
+        "",
+        f"Machine: {os.cpu_count()} CPUs ({cpu}), the load generator on the same machine. "
+        f"`wrk -t2 -c{args.connections} -d{args.duration} --latency` on loopback after a 1 s warm-up, "
+        f"{args.rounds} rounds, contenders alternated A B C / B C A / C A B; medians of the rounds.",
+        "",
+        "- **A** `wasmtime serve` 48.0.2 (no telemetry)",
+        "- **B** `wasmlens serve`, telemetry off (`OTEL_SDK_DISABLED=true`)",
+        "- **C** `wasmlens serve`, full telemetry: traces sampled 100 % (4 spans a request), metrics "
+        "and logs, exported with the shipped defaults (OTLP http/protobuf, batch queues of 65,536) "
+        "to a sink on loopback that answers at once and decodes nothing",
+        "",
+    ]
+    for name, (results, instructions) in report.items():
+        a, b, c = (median(r["rps"] for r in results[k]) for k in "ABC")
+        p50 = {k: median(r["p50"] for r in results[k]) for k in "ABC"}
+        p99 = {k: median(r["p99"] for r in results[k]) for k in "ABC"}
+        errors = {k: sum(r["errors"] for r in results[k]) for k in "ABC"}
+        idle = {k: median(r["rss_idle"] for r in results[k]) / 1024 for k in "ABC"}
+        load = {k: median(r["rss_load"] for r in results[k]) / 1024 for k in "ABC"}
+        spans = sum(r["spans"] for r in results["C"])
+        expected = sum(r["spans_expected"] for r in results["C"])
+        inst = median(r["instantiation_us"] for r in results["C"])
+        lines += [
+            f"## {name}",
+            "",
+            "| contender | requests/s | vs A | p50 ms | p99 ms | errors | RSS idle MiB | RSS load MiB | instructions/request |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for key, label, rps in (("A", "A wasmtime serve", a), ("B", "B wasmlens, telemetry off", b),
+                                ("C", "C wasmlens, full telemetry", c)):
+            ins = f"{instructions[key]:,.0f}" if key in instructions else "-"
+            lines.append(f"| {label} | {rps:,.0f} | {rps / a:.2f} | {p50[key]:.2f} | {p99[key]:.2f} | "
+                         f"{errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | {ins} |")
+        lines += [
+            "",
+            f"- full telemetry vs off: {c / b - 1:+.1%} requests/s, "
+            f"{instructions['C'] / instructions['B'] - 1:+.1%} instructions/request",
+            f"- spans exported by C over all rounds: {spans:,}, for {expected:,} expected from the "
+            f"requests it answered ({SPANS_PER_REQUEST} each, by its `http.requests`, plus "
+            f"{SPANS_PER_PROCESS} for its workload): {max(expected - spans, 0):,} missing "
+            "(requests that clients abandoned are traced but not counted)",
+            f"- instantiation per request (C, its `component.instantiation.duration`): {inst:.1f} µs",
+            "",
+        ]
+    lines += [
+        "## `wasmlens run` vs `wasmtime run`",
+        "",
+        f"The command guest ({COMMAND.name}), `hyperfine -N --warmup 3 --runs {args.run_repeats}`, "
+        "median wall time; wasmlens with its defaults (no exporter configured).",
+        "",
+        "| command | ms | vs wasmtime |",
+        "|---|---:|---:|",
+    ]
+    for command, ms in run.items():
+        lines.append(f"| `{command}` | {ms:.1f} | {ms / run['wasmtime run']:.2f} |")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

