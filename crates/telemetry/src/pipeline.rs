@@ -76,11 +76,17 @@ impl Telemetry {
             .with_filter(filter);
         let otel_logs = logger_provider.as_ref().map(|provider| {
             opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
-                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                    !is_exporter_internal(meta.target())
-                        && meta.target() != crate::events::TARGET
-                        && *meta.level() <= tracing::Level::INFO
-                }))
+                .with_filter(
+                    tracing_subscriber::filter::filter_fn(|meta| {
+                        !is_exporter_internal(meta.target())
+                            && meta.target() != crate::events::TARGET
+                            && *meta.level() <= tracing::Level::INFO
+                        // Said up front too: without the hint the subscriber's maximum
+                        // level is TRACE, and every `log::trace!` in wasmtime (several a
+                        // request) goes through the `log` bridge only to be dropped here.
+                    })
+                    .with_max_level_hint(tracing::level_filters::LevelFilter::INFO),
+                )
         });
         tracing_subscriber::registry()
             .with(stderr)
