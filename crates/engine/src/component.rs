@@ -17,7 +17,7 @@ fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
              wasi_snapshot_preview1.command.wasm -o app.wasm` (the adapter ships with wasmtime)"
         );
     }
-    Component::new(engine, &bytes)
+    crate::cache::compile(engine, &bytes)
         .map_err(|err| anyhow::anyhow!("{shown} is not a valid component: {err:#}"))
 }
 

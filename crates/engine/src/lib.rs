@@ -4,6 +4,7 @@
 //! can act on. Nothing here knows of HTTP; `wasmlens-http` and `wasmlens-command`
 //! build on it.
 
+mod cache;
 mod component;
 mod failure;
 mod limits;
