@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The tests, as CI runs them: setup, the test guests' freshness, formatting, lints, and
+# The tests, as CI runs them: setup, the test guests' freshness, formatting, lints,
 # every unit and integration test (which start real wasmlens processes and an in-process
-# OTLP receiver on loopback).
+# OTLP receiver on loopback), and a smoke run of the benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +10,6 @@ python3 guests/build.py --check
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The benchmark, for seconds rather than minutes: it only proves the script still works
+# (no thresholds; scripts/bench.sh without --smoke is the real measurement).
+scripts/bench.sh --smoke
