@@ -56,26 +56,31 @@ def build(source: pathlib.Path, tmp: pathlib.Path) -> bytes:
     return (tmp / "component.wasm").read_bytes()
 
 
-def main() -> int:
-    check = "--check" in sys.argv[1:]
-    OUT.mkdir(exist_ok=True)
+def write_or_check(built: dict[pathlib.Path, bytes], check: bool, command: str) -> int:
+    """Writes the built components, or with `check` says which differ from what is
+    committed; `command` is what rebuilds them."""
     stale = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for source in sorted(SRC.glob("*.wat")):
-            built = build(source, pathlib.Path(tmp))
-            target = OUT / f"{source.stem}.wasm"
-            if check:
-                if not target.exists() or target.read_bytes() != built:
-                    stale.append(target.relative_to(HERE.parent))
-            else:
-                target.write_bytes(built)
-                print(f"built {target.relative_to(HERE.parent)} ({len(built)} bytes)")
+    for target, component in built.items():
+        if check:
+            if not target.exists() or target.read_bytes() != component:
+                stale.append(target.relative_to(HERE.parent))
+        else:
+            target.write_bytes(component)
+            print(f"built {target.relative_to(HERE.parent)} ({len(component)} bytes)")
     if stale:
-        print("stale test guests (run `python3 guests/build.py`):", *stale, sep="\n  ")
+        print(f"stale test guests (run `{command}`):", *stale, sep="\n  ")
         return 1
     if check:
-        print("test guests are current")
+        print(f"test guests are current ({len(built)})")
     return 0
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        built = {OUT / f"{source.stem}.wasm": build(source, pathlib.Path(tmp))
+                 for source in sorted(SRC.glob("*.wat"))}
+    return write_or_check(built, "--check" in sys.argv[1:], "python3 guests/build.py")
 
 
 if __name__ == "__main__":

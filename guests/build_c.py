@@ -22,7 +22,7 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from build import wasm_tools  # noqa: E402
+from build import wasm_tools, write_or_check  # noqa: E402
 
 GUESTS = {"http-hello": "http-hello"}  # source stem -> WIT world
 
@@ -51,24 +51,11 @@ def build(stem: str, world: str, tmp: pathlib.Path) -> bytes:
 
 
 def main() -> int:
-    check = "--check" in sys.argv[1:]
-    stale = []
+    built = {}
     for stem, world in GUESTS.items():
-        out = HERE / "components" / f"c-{stem}.wasm"
         with tempfile.TemporaryDirectory() as tmp:
-            built = build(stem, world, pathlib.Path(tmp))
-        if check:
-            if not out.exists() or out.read_bytes() != built:
-                stale.append(out.name)
-        else:
-            out.write_bytes(built)
-            print(f"built {out.relative_to(HERE.parent)} ({len(built)} bytes)")
-    if stale:
-        print(f"stale: {', '.join(stale)}; run python3 guests/build_c.py", file=sys.stderr)
-        return 1
-    if check:
-        print("C guests are current")
-    return 0
+            built[HERE / "components" / f"c-{stem}.wasm"] = build(stem, world, pathlib.Path(tmp))
+    return write_or_check(built, "--check" in sys.argv[1:], "python3 guests/build_c.py")
 
 
 if __name__ == "__main__":

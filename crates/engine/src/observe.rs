@@ -304,10 +304,12 @@ impl ComponentTelemetry {
                 if consumed as f64 >= budget as f64 * WARNING_SHARE
                     && !failed_on(FailureKind::FuelExhausted)
                 {
-                    events::approaching_fuel_budget(
+                    let limit = events::Limit::Fuel;
+                    events::approaching_limit(
                         &self.telemetry,
                         cx,
                         &self.id,
+                        limit,
                         consumed,
                         budget,
                     );
@@ -319,7 +321,8 @@ impl ComponentTelemetry {
             && peak as f64 >= limit as f64 * WARNING_SHARE
             && !failed_on(FailureKind::MemoryLimitExceeded)
         {
-            events::approaching_memory_limit(&self.telemetry, cx, &self.id, peak, limit);
+            let kind = events::Limit::Memory;
+            events::approaching_limit(&self.telemetry, cx, &self.id, kind, peak, limit);
         }
         if span.is_recording() {
             if let Some((consumed, _)) = fuel {

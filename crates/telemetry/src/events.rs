@@ -113,64 +113,49 @@ pub fn workload_failed(
     );
 }
 
-fn percent(used: u64, limit: u64) -> f64 {
-    used as f64 * 100.0 / limit.max(1) as f64
+/// A limit an invocation came near.
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    /// `max_memory`: `used` is the instance's peak, in bytes.
+    Memory,
+    /// `fuel`: `used` is what the invocation consumed.
+    Fuel,
 }
 
-/// An instance held at least 80 % of its memory limit.
-pub fn approaching_memory_limit(
+/// An invocation used at least 80 % of a limit without passing it.
+pub fn approaching_limit(
     telemetry: &Telemetry,
     cx: &Context,
     component_id: &str,
-    current: u64,
-    limit: u64,
+    limit: Limit,
+    used: u64,
+    allowed: u64,
 ) {
-    let utilization = percent(current, limit);
+    let utilization = used as f64 * 100.0 / allowed.max(1) as f64;
+    let (name, used_key, allowed_key, what) = match limit {
+        Limit::Memory => (
+            event::APPROACHING_MEMORY_LIMIT,
+            attr::CURRENT_MEMORY,
+            attr::MEMORY_LIMIT,
+            "memory limit",
+        ),
+        Limit::Fuel => (
+            event::APPROACHING_FUEL_BUDGET,
+            attr::FUEL_CONSUMED,
+            attr::FUEL_LIMIT,
+            "fuel budget",
+        ),
+    };
     let attrs = vec![
         KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
-        KeyValue::new(attr::CURRENT_MEMORY, current as i64),
-        KeyValue::new(attr::MEMORY_LIMIT, limit as i64),
+        KeyValue::new(used_key, used as i64),
+        KeyValue::new(allowed_key, allowed as i64),
         KeyValue::new(attr::UTILIZATION_PCT, utilization),
     ];
     let text = format!(
-        "component {component_id:?} approaching memory limit: {current} of {limit} bytes ({utilization:.0} %)"
+        "component {component_id:?} approaching its {what}: {used} of {allowed} ({utilization:.0} %)"
     );
-    emit(
-        telemetry,
-        cx,
-        Severity::Warn,
-        event::APPROACHING_MEMORY_LIMIT,
-        attrs,
-        text,
-    );
-}
-
-/// An invocation used at least 80 % of its fuel budget.
-pub fn approaching_fuel_budget(
-    telemetry: &Telemetry,
-    cx: &Context,
-    component_id: &str,
-    consumed: u64,
-    limit: u64,
-) {
-    let utilization = percent(consumed, limit);
-    let attrs = vec![
-        KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
-        KeyValue::new(attr::FUEL_CONSUMED, consumed as i64),
-        KeyValue::new(attr::FUEL_LIMIT, limit as i64),
-        KeyValue::new(attr::UTILIZATION_PCT, utilization),
-    ];
-    let text = format!(
-        "component {component_id:?} approaching fuel budget: {consumed} of {limit} ({utilization:.0} %)"
-    );
-    emit(
-        telemetry,
-        cx,
-        Severity::Warn,
-        event::APPROACHING_FUEL_BUDGET,
-        attrs,
-        text,
-    );
+    emit(telemetry, cx, Severity::Warn, name, attrs, text);
 }
 
 /// A workload moved from one state to another.
