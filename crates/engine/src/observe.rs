@@ -358,10 +358,10 @@ impl ComponentTelemetry {
     /// event, which is also a log record.
     fn report_failure(&self, cx: &Context, failure: &GuestFailure) {
         mark_failed(cx, failure);
-        events::component_failed(
+        events::failed(
             &self.telemetry,
             cx,
-            &self.id,
+            events::Failed::Component(&self.id),
             failure.kind.as_str(),
             &failure.to_string(),
         );

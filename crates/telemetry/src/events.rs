@@ -63,54 +63,36 @@ fn any_value(value: &Value) -> AnyValue {
     }
 }
 
-/// A guest failed: `error_type` is its `FailureKind`. The span's status becomes ERROR.
-pub fn component_failed(
-    telemetry: &Telemetry,
-    cx: &Context,
-    component_id: &str,
-    error_type: &'static str,
-    message: &str,
-) {
-    cx.span().set_status(Status::error(message.to_owned()));
-    let attrs = vec![
-        KeyValue::new(attr::ERROR_TYPE, error_type),
-        KeyValue::new(attr::ERROR_MESSAGE, message.to_owned()),
-        KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
-    ];
-    let text = format!("component {component_id:?} failed ({error_type}): {message}");
-    emit(
-        telemetry,
-        cx,
-        Severity::Error,
-        event::COMPONENT_FAILED,
-        attrs,
-        text,
-    );
+/// What failed: a component or a workload, by its id.
+#[derive(Clone, Copy, Debug)]
+pub enum Failed<'a> {
+    /// A guest: on its `ComponentInvocation` or `ComponentInstantiation`.
+    Component(&'a str),
+    /// A workload that could not start, or stopped on a failure: on its `WorkloadStart`
+    /// or `WorkloadStop`.
+    Workload(&'a str),
 }
 
-/// A workload could not start, or stopped on a failure. The span's status becomes ERROR.
-pub fn workload_failed(
+/// Something failed, for the reason `error_type` names. The span's status becomes ERROR.
+pub fn failed(
     telemetry: &Telemetry,
     cx: &Context,
-    workload_id: &str,
+    what: Failed<'_>,
     error_type: &'static str,
     message: &str,
 ) {
     cx.span().set_status(Status::error(message.to_owned()));
+    let (name, key, kind, id) = match what {
+        Failed::Component(id) => (event::COMPONENT_FAILED, attr::COMPONENT_ID, "component", id),
+        Failed::Workload(id) => (event::WORKLOAD_FAILED, attr::WORKLOAD_ID, "workload", id),
+    };
     let attrs = vec![
         KeyValue::new(attr::ERROR_TYPE, error_type),
         KeyValue::new(attr::ERROR_MESSAGE, message.to_owned()),
-        KeyValue::new(attr::WORKLOAD_ID, workload_id.to_owned()),
+        KeyValue::new(key, id.to_owned()),
     ];
-    let text = format!("workload {workload_id:?} failed ({error_type}): {message}");
-    emit(
-        telemetry,
-        cx,
-        Severity::Error,
-        event::WORKLOAD_FAILED,
-        attrs,
-        text,
-    );
+    let text = format!("{kind} {id:?} failed ({error_type}): {message}");
+    emit(telemetry, cx, Severity::Error, name, attrs, text);
 }
 
 /// A limit an invocation came near.

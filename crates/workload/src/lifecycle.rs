@@ -158,7 +158,8 @@ impl Lifecycle {
             self.stopping("failed");
         }
         let was_running = self.state == State::Stopping;
-        events::workload_failed(&self.telemetry, &self.phase, &self.id, error_type, message);
+        let what = events::Failed::Workload(&self.id);
+        events::failed(&self.telemetry, &self.phase, what, error_type, message);
         self.transition(State::Failed);
         if was_running {
             self.end_stop();
