@@ -7,8 +7,8 @@ use opentelemetry::trace::TraceContextExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use wasmlens_engine::{
-    ComponentTelemetry, GuestEnv, GuestFailure, GuestOutput, GuestState, Limits, Passthrough,
-    Runtime, component_names, load_exporting, mark_failed, new_store,
+    ComponentTelemetry, GuestEnv, GuestFailure, GuestOutput, GuestState, Invoked, Limits,
+    Passthrough, Runtime, component_names, load_exporting, mark_failed, new_store,
 };
 use wasmlens_telemetry::names::trigger;
 use wasmlens_telemetry::propagation;
@@ -71,10 +71,13 @@ impl Command {
         let telemetry = ComponentTelemetry::new(
             id,
             &name,
-            trigger::CLI,
-            "wasi:cli/run.run",
+            Invoked {
+                trigger: trigger::CLI,
+                function_name: "wasi:cli/run.run",
+            },
+            runtime,
             telemetry,
-            instruments,
+            &instruments,
             limits,
         );
         Ok(Command { pre, telemetry })

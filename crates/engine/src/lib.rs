@@ -16,7 +16,7 @@ mod state;
 pub use component::{component_names, load_exporting};
 pub use failure::{FailureKind, GuestFailure, MemoryLimitExceeded, TimedOut};
 pub use limits::{Limits, parse_bytes, parse_duration};
-pub use observe::{ComponentTelemetry, Instantiation, Invocation, mark_failed};
+pub use observe::{ComponentTelemetry, Instantiation, Invocation, Invoked, mark_failed};
 pub use output::{GuestOutput, Passthrough};
 pub use runtime::{Runtime, RuntimeOptions};
 pub use state::{GuestEnv, GuestState, HasGuestState, Preopen, new_store};

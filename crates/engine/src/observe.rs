@@ -4,7 +4,9 @@
 
 use crate::failure::{FailureKind, GuestFailure};
 use crate::limits::Limits;
+use crate::runtime::Runtime;
 use crate::state::HasGuestState;
+use opentelemetry::metrics::{BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
@@ -23,26 +25,37 @@ pub struct ComponentTelemetry {
     trigger: &'static str,
     function_name: &'static str,
     telemetry: Arc<Telemetry>,
-    instruments: Arc<Instruments>,
     gauges: Arc<ComponentGauges>,
     limits: Limits,
     instantiation_span_attrs: Vec<KeyValue>,
     invocation_span_attrs: Vec<KeyValue>,
-    invocations_ok: [KeyValue; 3],
-    invocations_error: [KeyValue; 3],
-    /// `wasmtime.component.id` alone (fuel, instances).
-    wasmtime_id: [KeyValue; 1],
-    /// `wasmtime.execution.duration`'s.
-    execution: [KeyValue; 2],
-    /// `wasmtime.instantiation.duration`'s.
-    wasmtime_instantiation: [KeyValue; 2],
-    /// `component.invocation.duration`'s.
-    invocation_duration: [KeyValue; 2],
-    /// `component.instantiation.duration`'s, cold and warm.
-    instantiation_cold: [KeyValue; 2],
-    instantiation_warm: [KeyValue; 2],
+    metrics: BoundMetrics,
     /// Whether the next instance is the process's first of this component.
     cold: AtomicBool,
+}
+
+/// The component's metrics, bound to its attribute sets once: a measurement is then a
+/// direct write, with no hashing or lookup of the attributes.
+struct BoundMetrics {
+    invocations_ok: BoundCounter<u64>,
+    invocations_error: BoundCounter<u64>,
+    invocation_duration: BoundHistogram<f64>,
+    execution_duration: BoundHistogram<f64>,
+    instantiation_cold: BoundHistogram<f64>,
+    instantiation_warm: BoundHistogram<f64>,
+    wasmtime_instantiation: BoundHistogram<f64>,
+    instances_created: BoundCounter<u64>,
+    instances_active: BoundUpDownCounter<i64>,
+    fuel_consumed: Option<BoundCounter<u64>>,
+    fuel_remaining: Option<BoundGauge<u64>>,
+}
+
+/// How a component is invoked: the `faas.trigger` of its invocations and the export
+/// they call (`function_name`).
+#[derive(Clone, Copy, Debug)]
+pub struct Invoked {
+    pub trigger: &'static str,
+    pub function_name: &'static str,
 }
 
 /// An instantiation under way: its span and clock.
@@ -61,45 +74,75 @@ pub struct Invocation {
 /// Holds one place in `wasmtime.instances.active` for as long as its instance's store
 /// lives: the store owns it, so it is given back however the guest ends (a return, a
 /// trap, a timeout, or a panic unwinding the task).
-pub struct ActiveInstance {
-    instruments: Arc<Instruments>,
-    attrs: [KeyValue; 1],
-}
+pub struct ActiveInstance(BoundUpDownCounter<i64>);
 
 impl Drop for ActiveInstance {
     fn drop(&mut self) {
-        self.instruments.instances_active.add(-1, &self.attrs);
+        self.0.add(-1);
     }
 }
 
 impl ComponentTelemetry {
-    /// `id` names the component in its workload; `name` is its file name; `trigger` is
-    /// the `faas.trigger` of its invocations; `function_name` the export they call.
+    /// `id` names the component in its workload; `name` is its file name; `invoked` says
+    /// how it is called. Its metrics are bound to their attribute sets here.
     pub fn new(
         id: &str,
         name: &str,
-        trigger: &'static str,
-        function_name: &'static str,
+        invoked: Invoked,
+        runtime: &Runtime,
         telemetry: Arc<Telemetry>,
-        instruments: Arc<Instruments>,
+        instruments: &Instruments,
         limits: Limits,
     ) -> Self {
+        let Invoked {
+            trigger,
+            function_name,
+        } = invoked;
         let id: Arc<str> = id.into();
         // Shared, not copied: cloning these attributes costs a reference count.
         let id_value = || Value::from(StringValue::from(id.clone()));
         let name_value = Value::from(StringValue::from(Arc::<str>::from(name)));
         let counted = |result: &'static str| {
-            [
+            instruments.component_invocations.bind(&[
                 KeyValue::new(attr::COMPONENT_ID, id_value()),
                 KeyValue::new(attr::FAAS_TRIGGER, trigger),
                 KeyValue::new(attr::OUTCOME, result),
-            ]
+            ])
         };
         let instantiation = |cold: bool| {
-            [
+            instruments.component_instantiation_duration.bind(&[
                 KeyValue::new(attr::COMPONENT_ID, id_value()),
                 KeyValue::new(attr::IS_COLDSTART, cold),
-            ]
+            ])
+        };
+        let wasmtime_id = [KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value())];
+        let metrics = BoundMetrics {
+            invocations_ok: counted(outcome::OK),
+            invocations_error: counted(outcome::ERROR),
+            invocation_duration: instruments.component_invocation_duration.bind(&[
+                KeyValue::new(attr::COMPONENT_ID, id_value()),
+                KeyValue::new(attr::FAAS_TRIGGER, trigger),
+            ]),
+            execution_duration: instruments.execution_duration.bind(&[
+                KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
+                KeyValue::new(attr::OPERATION, function_name),
+            ]),
+            instantiation_cold: instantiation(true),
+            instantiation_warm: instantiation(false),
+            wasmtime_instantiation: instruments.instantiation_duration.bind(&[
+                KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
+                KeyValue::new(attr::WASMTIME_COMPONENT_NAME, name_value.clone()),
+            ]),
+            instances_created: instruments.instances_created.bind(&wasmtime_id),
+            instances_active: instruments.instances_active.bind(&wasmtime_id),
+            // A bound series is exported from the start (at zero): fuel only where it is
+            // metered, the remaining fuel only where there is a budget.
+            fuel_consumed: runtime
+                .meters_fuel()
+                .then(|| instruments.fuel_consumed.bind(&wasmtime_id)),
+            fuel_remaining: limits
+                .fuel
+                .map(|_| instruments.fuel_remaining.bind(&wasmtime_id)),
         };
         let gauges = instruments.register_component(&id, limits.max_memory.map(|m| m as u64));
         ComponentTelemetry {
@@ -113,28 +156,11 @@ impl ComponentTelemetry {
                 KeyValue::new(attr::FUNCTION_NAME, function_name),
                 KeyValue::new(attr::FAAS_TRIGGER, trigger),
             ],
-            invocations_ok: counted(outcome::OK),
-            invocations_error: counted(outcome::ERROR),
-            wasmtime_id: [KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value())],
-            execution: [
-                KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
-                KeyValue::new(attr::OPERATION, function_name),
-            ],
-            wasmtime_instantiation: [
-                KeyValue::new(attr::WASMTIME_COMPONENT_ID, id_value()),
-                KeyValue::new(attr::WASMTIME_COMPONENT_NAME, name_value),
-            ],
-            invocation_duration: [
-                KeyValue::new(attr::COMPONENT_ID, id_value()),
-                KeyValue::new(attr::FAAS_TRIGGER, trigger),
-            ],
-            instantiation_cold: instantiation(true),
-            instantiation_warm: instantiation(false),
+            metrics,
             cold: AtomicBool::new(true),
             trigger,
             function_name,
             telemetry,
-            instruments,
             gauges,
             limits,
             id,
@@ -155,10 +181,6 @@ impl ComponentTelemetry {
 
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.telemetry
-    }
-
-    pub fn instruments(&self) -> &Arc<Instruments> {
-        &self.instruments
     }
 
     /// The gauges this component's instances count their memory towards.
@@ -196,26 +218,19 @@ impl ComponentTelemetry {
         result: wasmtime::Result<I>,
     ) -> Result<I, GuestFailure> {
         let elapsed = instantiation.started.elapsed().as_secs_f64();
-        let instruments = &self.instruments;
-        instruments
-            .instantiation_duration
-            .record(elapsed, &self.wasmtime_instantiation);
-        let by_start = match instantiation.coldstart {
-            true => &self.instantiation_cold,
-            false => &self.instantiation_warm,
-        };
-        instruments
-            .component_instantiation_duration
-            .record(elapsed, by_start);
+        let metrics = &self.metrics;
+        metrics.wasmtime_instantiation.record(elapsed);
+        match instantiation.coldstart {
+            true => metrics.instantiation_cold.record(elapsed),
+            false => metrics.instantiation_warm.record(elapsed),
+        }
         let cx = &instantiation.cx;
         let result = match result {
             Ok(instance) => {
-                instruments.instances_created.add(1, &self.wasmtime_id);
-                instruments.instances_active.add(1, &self.wasmtime_id);
-                store.data_mut().guest_state().instance = Some(ActiveInstance {
-                    instruments: instruments.clone(),
-                    attrs: self.wasmtime_id.clone(),
-                });
+                metrics.instances_created.add(1);
+                metrics.instances_active.add(1);
+                let active = ActiveInstance(metrics.instances_active.clone());
+                store.data_mut().guest_state().instance = Some(active);
                 Ok(instance)
             }
             Err(err) => {
@@ -285,7 +300,6 @@ impl ComponentTelemetry {
     ) {
         let elapsed = invocation.started.elapsed();
         let seconds = elapsed.as_secs_f64();
-        let instruments = &self.instruments;
         let cx = &invocation.cx;
         let span = cx.span();
         let failed_on = |kind: FailureKind| failure.is_some_and(|f| f.kind == kind);
@@ -296,11 +310,13 @@ impl ComponentTelemetry {
             (given.saturating_sub(remaining), remaining)
         });
         if let Some((consumed, remaining)) = fuel {
-            instruments.fuel_consumed.add(consumed, &self.wasmtime_id);
+            if let Some(counter) = &self.metrics.fuel_consumed {
+                counter.add(consumed);
+            }
             if let Some(budget) = self.limits.fuel {
-                instruments
-                    .fuel_remaining
-                    .record(remaining, &self.wasmtime_id);
+                if let Some(gauge) = &self.metrics.fuel_remaining {
+                    gauge.record(remaining);
+                }
                 if consumed as f64 >= budget as f64 * WARNING_SHARE
                     && !failed_on(FailureKind::FuelExhausted)
                 {
@@ -335,23 +351,17 @@ impl ComponentTelemetry {
             self.report_failure(cx, failure);
         }
         self.count_invocation(ok);
-        instruments
-            .component_invocation_duration
-            .record(seconds, &self.invocation_duration);
-        instruments
-            .execution_duration
-            .record(seconds, &self.execution);
+        self.metrics.invocation_duration.record(seconds);
+        self.metrics.execution_duration.record(seconds);
         span.end();
     }
 
     /// Counts one invocation by its outcome.
     pub fn count_invocation(&self, ok: bool) {
-        let attrs = if ok {
-            &self.invocations_ok
-        } else {
-            &self.invocations_error
-        };
-        self.instruments.component_invocations.add(1, attrs);
+        match ok {
+            true => self.metrics.invocations_ok.add(1),
+            false => self.metrics.invocations_error.add(1),
+        }
     }
 
     /// Marks the span in `cx` as failed (`error.type`, status ERROR) and emits the error

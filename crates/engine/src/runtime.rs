@@ -23,6 +23,7 @@ pub struct RuntimeOptions {
 /// The engine and its epoch ticker. Dropping it stops the ticker.
 pub struct Runtime {
     engine: Engine,
+    consume_fuel: bool,
     ticker: Option<Ticker>,
 }
 
@@ -66,12 +67,18 @@ impl Runtime {
             })?;
         Ok(Runtime {
             engine,
+            consume_fuel: options.consume_fuel,
             ticker: Some(Ticker { stop, thread }),
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Whether the engine meters fuel (and so every invocation's fuel is known).
+    pub fn meters_fuel(&self) -> bool {
+        self.consume_fuel
     }
 }
 

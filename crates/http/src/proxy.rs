@@ -7,8 +7,8 @@ use opentelemetry::trace::SpanId;
 use std::path::Path;
 use std::sync::Arc;
 use wasmlens_engine::{
-    ComponentTelemetry, GuestEnv, GuestFailure, GuestState, HasGuestState, Limits, Runtime,
-    component_names, load_exporting,
+    ComponentTelemetry, GuestEnv, GuestFailure, GuestState, HasGuestState, Invoked, Limits,
+    Runtime, component_names, load_exporting,
 };
 use wasmlens_telemetry::names::trigger;
 use wasmlens_telemetry::{Instruments, Telemetry};
@@ -122,10 +122,13 @@ impl ProxyComponent {
         let telemetry = ComponentTelemetry::new(
             id,
             &name,
-            trigger::HTTP,
-            "wasi:http/incoming-handler.handle",
+            Invoked {
+                trigger: trigger::HTTP,
+                function_name: "wasi:http/incoming-handler.handle",
+            },
+            runtime,
             telemetry,
-            instruments,
+            &instruments,
             limits,
         );
         Ok(ProxyComponent {

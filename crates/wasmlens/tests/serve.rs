@@ -2,7 +2,9 @@
 //! received over the wire by the in-process OTLP receiver.
 
 use std::time::Duration;
-use wasmlens_test_support::{OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get};
+use wasmlens_test_support::{
+    MetricPoint, OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
@@ -146,10 +148,14 @@ async fn request_spans_arrive_over(transport: Transport) {
         duration.attributes.get("http.route").map(String::as_str),
         Some("/*")
     );
-    let invocations = metrics
-        .iter()
-        .find(|m| m.name == "component.invocations")
-        .unwrap();
+    // Both outcomes' series exist from the start; the error one stays at zero.
+    let outcome = |m: &&MetricPoint, outcome: &str| {
+        m.name == "component.invocations"
+            && m.attributes.get("outcome").map(String::as_str) == Some(outcome)
+    };
+    let errors = metrics.iter().rev().find(|m| outcome(m, "error")).unwrap();
+    assert_eq!(errors.value, 0.0);
+    let invocations = metrics.iter().rev().find(|m| outcome(m, "ok")).unwrap();
     assert_eq!(
         (
             invocations.kind,
