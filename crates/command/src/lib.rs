@@ -52,7 +52,7 @@ impl Command {
         id: &str,
         limits: Limits,
         telemetry: Arc<Telemetry>,
-        instruments: Arc<Instruments>,
+        instruments: &Instruments,
     ) -> anyhow::Result<Self> {
         let engine = runtime.engine();
         let component = load_exporting(
@@ -77,7 +77,7 @@ impl Command {
             },
             runtime,
             telemetry,
-            &instruments,
+            instruments,
             limits,
         );
         Ok(Command { pre, telemetry })

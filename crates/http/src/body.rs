@@ -32,20 +32,20 @@ pub struct RequestEnd {
     /// `HttpResponse`'s context, a child of `request`.
     pub response: Context,
     pub started: Instant,
-    pub instruments: Arc<Instruments>,
     pub method: &'static str,
     pub status: i64,
     /// `http.route`, absent when no route served the path.
     pub route: Option<KeyValue>,
     pub error_type: Option<StringValue>,
-    /// Held until the request is over, and dropped with it.
-    pub _active: ActiveRequest,
+    /// Held until the request is over, and dropped with it; its instruments are the ones
+    /// the request's end records into.
+    pub active: ActiveRequest,
 }
 
 impl RequestEnd {
     fn finish(self, body_size: u64) {
         let elapsed = self.started.elapsed().as_secs_f64();
-        let instruments = &self.instruments;
+        let instruments = &self.active.instruments;
         let response = self.response.span();
         if response.is_recording() {
             response.set_attribute(KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, self.status));

@@ -195,12 +195,11 @@ impl Handler {
             response: cx.with_span(response_span),
             request: cx,
             started,
-            instruments: self.instruments.clone(),
             method,
             status: i64::from(status.as_u16()),
             route: route_attr,
             error_type,
-            _active: active,
+            active,
         };
         response.map(|body| ObservedBody::new(body, end))
     }

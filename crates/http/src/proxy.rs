@@ -95,7 +95,7 @@ impl ProxyComponent {
         runtime: &Runtime,
         spec: ProxySpec<'_>,
         telemetry: Arc<Telemetry>,
-        instruments: Arc<Instruments>,
+        instruments: &Instruments,
     ) -> anyhow::Result<Self> {
         let ProxySpec {
             path,
@@ -128,7 +128,7 @@ impl ProxyComponent {
             },
             runtime,
             telemetry,
-            &instruments,
+            instruments,
             limits,
         );
         Ok(ProxyComponent {

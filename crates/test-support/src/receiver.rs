@@ -277,6 +277,11 @@ impl OtlpReceiver {
         .await;
         matching(self)
     }
+
+    /// Waits for the first span named `name` and returns it.
+    pub async fn wait_for_span(&self, name: &str, timeout: Duration) -> SpanRecord {
+        self.wait_for_spans(name, 1, timeout).await.remove(0)
+    }
 }
 
 #[derive(Clone)]

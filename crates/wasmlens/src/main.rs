@@ -645,7 +645,7 @@ async fn load_workload(
             limits: component.limits,
             outbound: component.outbound.clone(),
         };
-        let proxy = ProxyComponent::load(&runtime, spec, telemetry.clone(), instruments.clone())
+        let proxy = ProxyComponent::load(&runtime, spec, telemetry.clone(), instruments)
             .map_err(|err| invalid(named(&component.id, err)))?;
         if plan.name_components {
             tracing::info!(
@@ -668,7 +668,7 @@ async fn load_workload(
             &component.id,
             component.limits,
             telemetry.clone(),
-            instruments.clone(),
+            instruments,
         )
         .map_err(|err| invalid(named(&component.id, err)))?;
         commands.push((command, component.env.clone(), component.path.clone()));

@@ -144,6 +144,16 @@ fn has_disk() -> bool {
     })
 }
 
+/// Every attribute key that arrived on `name` is one docs/telemetry.md lists for it.
+fn assert_listed(name: &str, arrived: &BTreeMap<String, String>, listed: &BTreeSet<String>) {
+    for key in arrived.keys() {
+        assert!(
+            listed.contains(key),
+            "{name} carries {key:?}, which docs/telemetry.md does not list"
+        );
+    }
+}
+
 async fn run(args: &[&str], env: &[(&str, String)]) -> Option<i32> {
     tokio::process::Command::new(BIN)
         .args(args)
@@ -249,13 +259,7 @@ async fn what_arrives_is_what_the_docs_say() {
             span.name,
             span.kind
         );
-        for key in span.attributes.keys() {
-            assert!(
-                attributes.contains(key),
-                "{} carries {key:?}, which docs/telemetry.md does not list",
-                span.name
-            );
-        }
+        assert_listed(&span.name, &span.attributes, attributes);
         for event in &span.events {
             let Some((_, attributes)) = docs.events.get(&event.name) else {
                 panic!(
@@ -328,13 +332,7 @@ async fn what_arrives_is_what_the_docs_say() {
             "{}",
             point.name
         );
-        for key in point.attributes.keys() {
-            assert!(
-                attributes.contains(key),
-                "{} carries {key:?}, which docs/telemetry.md does not list",
-                point.name
-            );
-        }
+        assert_listed(&point.name, &point.attributes, attributes);
     }
 
     let logs = receiver.logs();

@@ -171,10 +171,7 @@ async fn a_run_is_traced_and_its_output_logged_before_exit() {
         .into_iter()
         .find(|s| s.name == "ComponentInvocation")
         .expect("flushed");
-    let instantiation = receiver
-        .wait_for_spans("ComponentInstantiation", 1, WAIT)
-        .await
-        .remove(0);
+    let instantiation = receiver.wait_for_span("ComponentInstantiation", WAIT).await;
     assert_eq!(
         invocation.kind, 2,
         "a run's invocation is the root, kind server"
@@ -264,10 +261,7 @@ async fn a_run_continues_the_trace_it_was_started_in_and_hands_it_on() {
         ];
         let ran = run(&[&command(), "env"], &env, "").await;
         assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-        let invocation = receiver
-            .wait_for_spans("ComponentInvocation", 1, WAIT)
-            .await
-            .remove(0);
+        let invocation = receiver.wait_for_span("ComponentInvocation", WAIT).await;
         assert_eq!(invocation.trace_id, TRACE, "{name}={value}");
         assert_eq!(invocation.parent_span_id, PARENT, "{name}={value}");
         assert_eq!(

@@ -253,10 +253,7 @@ async fn guest_output_becomes_log_records_in_the_invocations_trace() {
                 && logs.iter().any(|l| l.body == "guest warning on stderr")
         })
         .await;
-    let invocation = receiver
-        .wait_for_spans("ComponentInvocation", 1, WAIT)
-        .await
-        .remove(0);
+    let invocation = receiver.wait_for_span("ComponentInvocation", WAIT).await;
     let logs = receiver.logs();
     let stdout = logs.iter().find(|l| l.body == "handling request").unwrap();
     let stderr = logs
@@ -410,15 +407,9 @@ async fn a_c_guest_through_wasi_libc_and_the_preview1_adapter_serves() {
     .await;
     let (status, _, body) = http_get(&server.url("/"), &[]).await;
     assert_eq!((status, body.as_str()), (200, "hello"));
-    let invocation = receiver
-        .wait_for_spans("ComponentInvocation", 1, WAIT)
-        .await
-        .remove(0);
+    let invocation = receiver.wait_for_span("ComponentInvocation", WAIT).await;
     assert_eq!(invocation.attr("component_id"), Some("c-http-hello"));
-    let response = receiver
-        .wait_for_spans("HttpResponse", 1, WAIT)
-        .await
-        .remove(0);
+    let response = receiver.wait_for_span("HttpResponse", WAIT).await;
     assert_eq!(response.attr("http.response.body.size"), Some("5"));
     server.terminate().await;
 }
@@ -520,10 +511,7 @@ async fn the_guest_sees_the_traceparent_of_its_own_invocation() {
     )
     .await;
     assert_eq!(status, 200);
-    let invocation = receiver
-        .wait_for_spans("ComponentInvocation", 1, WAIT)
-        .await
-        .remove(0);
+    let invocation = receiver.wait_for_span("ComponentInvocation", WAIT).await;
     assert_eq!(invocation.trace_id, CALLER_TRACE);
     let own = format!("TRACEPARENT=00-{CALLER_TRACE}-{}-01", invocation.span_id);
     assert!(body.lines().any(|l| l == own), "{own} in {body}");
@@ -577,10 +565,7 @@ async fn with_propagators_none_the_callers_trace_is_not_continued() {
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
     let (_, _, body) = http_get(&server.url("/env"), &[("traceparent", &traceparent)]).await;
     assert!(!body.contains("TRACEPARENT"), "{body}");
-    let request = receiver
-        .wait_for_spans("HttpRequest", 1, WAIT)
-        .await
-        .remove(0);
+    let request = receiver.wait_for_span("HttpRequest", WAIT).await;
     assert_ne!(request.trace_id, CALLER_TRACE);
     server.terminate().await;
 }
@@ -618,10 +603,7 @@ async fn one_trace_flows_from_the_client_through_a_into_b() {
     );
 
     receiver.wait_for_spans("HttpRequest", 2, WAIT).await;
-    let outgoing = receiver
-        .wait_for_spans("OutgoingHttpRequest", 1, WAIT)
-        .await
-        .remove(0);
+    let outgoing = receiver.wait_for_span("OutgoingHttpRequest", WAIT).await;
     // The workloads' own lifecycle spans are traces of their own; every request's is the caller's.
     let spans: Vec<SpanRecord> = receiver
         .spans()
@@ -715,17 +697,11 @@ async fn a_denied_outgoing_request_gets_a_client_span_with_the_error() {
         (502, "fetch failed: error-code 015\n"),
         "the guest's own answer"
     );
-    let outgoing = receiver
-        .wait_for_spans("OutgoingHttpRequest", 1, WAIT)
-        .await
-        .remove(0);
+    let outgoing = receiver.wait_for_span("OutgoingHttpRequest", WAIT).await;
     assert_eq!(outgoing.attr("error.type"), Some("HTTP-request-denied"));
     assert_eq!(outgoing.status_code, 2);
     assert_eq!(outgoing.attr("url.full"), Some("http://127.0.0.1:9/x"));
-    let request = receiver
-        .wait_for_spans("HttpRequest", 1, WAIT)
-        .await
-        .remove(0);
+    let request = receiver.wait_for_span("HttpRequest", WAIT).await;
     assert_eq!(request.attr("http.response.status_code"), Some("502"));
     a.terminate().await;
 }

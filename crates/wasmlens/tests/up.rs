@@ -224,15 +224,9 @@ async fn a_workload_of_commands_runs_them_once_and_stops() {
     ids.sort();
     assert_eq!(ids, ["ok", "three"]);
     assert_eq!(transitions(&receiver), CLEAN_LIFECYCLE);
-    let stop = receiver
-        .wait_for_spans("WorkloadStop", 1, WAIT)
-        .await
-        .remove(0);
+    let stop = receiver.wait_for_span("WorkloadStop", WAIT).await;
     assert_eq!(stop.attr("shutdown_reason"), Some("completed"));
-    let start = receiver
-        .wait_for_spans("WorkloadStart", 1, WAIT)
-        .await
-        .remove(0);
+    let start = receiver.wait_for_span("WorkloadStart", WAIT).await;
     assert_eq!(start.attr("trigger_type"), Some("cli"));
     assert_eq!(start.attr("workload_id"), Some("jobs"));
 
@@ -244,10 +238,7 @@ async fn a_workload_of_commands_runs_them_once_and_stops() {
     let (code, stderr) = up_to_the_end(&dir.join("wasmlens.toml"), &receiver).await;
     assert_eq!(code, Some(134), "{stderr}");
     assert!(stderr.contains("the component trapped"), "{stderr}");
-    let stop = receiver
-        .wait_for_spans("WorkloadStop", 1, WAIT)
-        .await
-        .remove(0);
+    let stop = receiver.wait_for_span("WorkloadStop", WAIT).await;
     assert_eq!(
         (stop.attr("shutdown_reason"), stop.status_code),
         (Some("failed"), 2)
@@ -269,16 +260,10 @@ async fn sigterm_stops_a_serving_workload_with_its_reason() {
     )
     .await;
     server.terminate().await;
-    let stop = receiver
-        .wait_for_spans("WorkloadStop", 1, WAIT)
-        .await
-        .remove(0);
+    let stop = receiver.wait_for_span("WorkloadStop", WAIT).await;
     assert_eq!(stop.attr("shutdown_reason"), Some("SIGTERM"));
     assert!(stop.attr("shutdown_duration_ms").is_some());
-    let start = receiver
-        .wait_for_spans("WorkloadStart", 1, WAIT)
-        .await
-        .remove(0);
+    let start = receiver.wait_for_span("WorkloadStart", WAIT).await;
     assert_eq!(
         (start.attr("workload_id"), start.attr("trigger_type")),
         (Some("http-hello"), Some("http"))
