@@ -1,18 +1,19 @@
 //! One HTTP request: its `HttpRequest` span, the guest's answer, and the host's own
 //! answers (413, 500) when the guest cannot give one.
 
-use crate::body::{ActiveRequest, ObservedBody, RequestEnd, ResponseBody, full};
+use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
+use crate::metrics::{HttpMetrics, KnownMethod};
 use crate::outbound::OutboundHooks;
 use crate::proxy::{ProxyComponent, ProxyState, Request as GuestRequest};
-use http::{Method, Request, Response, StatusCode, Version, header};
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use wasmlens_engine::{GuestFailure, GuestOutput, GuestState, Passthrough, new_store};
@@ -58,6 +59,7 @@ pub struct Handler {
     routes: Vec<Routed>,
     telemetry: Arc<Telemetry>,
     instruments: Arc<Instruments>,
+    metrics: Arc<HttpMetrics>,
     limits: RequestLimits,
     permits: Arc<Semaphore>,
     /// Held by every running guest task; shutdown waits until all clones are gone.
@@ -91,8 +93,13 @@ impl Handler {
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let metrics = HttpMetrics::new(
+            instruments.clone(),
+            routes.iter().map(|r| r.route_attr.clone()),
+        );
         Handler {
             routes,
+            metrics: Arc::new(metrics),
             permits: Arc::new(Semaphore::new(max_concurrent_requests)),
             telemetry,
             instruments,
@@ -104,13 +111,12 @@ impl Handler {
     pub(crate) async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
-        peer: SocketAddr,
-        local: SocketAddr,
+        connection: &Connection,
     ) -> Response<ObservedBody> {
         let started = Instant::now();
         let telemetry = &self.telemetry;
-        let method = method_name(request.method());
-        let active = ActiveRequest::new(self.instruments.clone(), method);
+        let method = KnownMethod::of(request.method());
+        let active = self.metrics.request_started(method);
         let parent = telemetry
             .propagator()
             .extract(&propagation::TraceHeaders::new(request.headers()));
@@ -118,19 +124,14 @@ impl Handler {
             .routes
             .iter()
             .position(|r| r.serves(request.uri().path()));
-        let route_attr = route.map(|i| self.routes[i].route_attr.clone());
         let tracer = telemetry.tracer();
         let mut builder = tracer
             .span_builder(span::HTTP_REQUEST)
             .with_kind(SpanKind::Server);
         if telemetry.traces_enabled() {
-            builder = builder.with_attributes(self.request_attributes(
-                &request,
-                method,
-                &route_attr,
-                peer,
-                local,
-            ));
+            let route = route.map(|i| &self.routes[i].route_attr);
+            builder = builder
+                .with_attributes(self.request_attributes(&request, method, route, connection));
         }
         let cx = parent.with_span(builder.start_with_context(tracer, &parent));
 
@@ -161,7 +162,7 @@ impl Handler {
         };
 
         let status = response.status();
-        let error_type: Option<opentelemetry::StringValue> = match &failure {
+        let error_type: Option<StringValue> = match &failure {
             Some(failure) => Some(failure.kind.as_str().into()),
             None if status.is_server_error() => Some(status.as_str().to_owned().into()),
             None => None,
@@ -195,9 +196,8 @@ impl Handler {
             response: cx.with_span(response_span),
             request: cx,
             started,
-            method,
-            status: i64::from(status.as_u16()),
-            route: route_attr,
+            status: status.as_u16(),
+            route,
             error_type,
             active,
         };
@@ -342,26 +342,17 @@ impl Handler {
     fn request_attributes(
         &self,
         request: &Request<Incoming>,
-        method: &'static str,
-        route: &Option<KeyValue>,
-        peer: SocketAddr,
-        local: SocketAddr,
+        method: KnownMethod,
+        route: Option<&KeyValue>,
+        connection: &Connection,
     ) -> Vec<KeyValue> {
-        let uri = request.uri();
-        let authority = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok()?.parse::<http::uri::Authority>().ok());
-        let (server_address, server_port) = match &authority {
-            Some(authority) => (
-                authority.host().to_owned(),
-                authority.port_u16().unwrap_or(local.port()),
-            ),
-            None => (local.ip().to_string(), local.port()),
-        };
-        let mut attrs = vec![
-            KeyValue::new(attr::HTTP_REQUEST_METHOD, method),
-            KeyValue::new(attr::URL_PATH, uri.path().to_owned()),
+        let path = request.uri().path();
+        let headers = request.headers();
+        let (server_address, server_port) = connection.server_address(headers.get(header::HOST));
+        let mut attrs = Vec::with_capacity(13);
+        attrs.extend([
+            KeyValue::new(attr::HTTP_REQUEST_METHOD, method.name()),
+            KeyValue::new(attr::URL_PATH, path.to_owned()),
             KeyValue::new(attr::URL_SCHEME, "http"),
             KeyValue::new(attr::SERVER_ADDRESS, server_address.clone()),
             KeyValue::new(attr::SERVER_PORT, i64::from(server_port)),
@@ -369,40 +360,106 @@ impl Handler {
                 attr::NETWORK_PROTOCOL_VERSION,
                 protocol_version(request.version()),
             ),
-            KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string()),
-        ];
-        attrs.extend(route.clone());
-        if let Some(agent) = request
-            .headers()
+            KeyValue::new(attr::CLIENT_ADDRESS, connection.client_address()),
+        ]);
+        attrs.extend(route.cloned());
+        if let Some(agent) = headers
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
+            .and_then(|agent| connection.user_agent(agent))
         {
-            attrs.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
+            attrs.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent));
         }
         if self.telemetry.config().http_dup_semconv {
-            attrs.push(KeyValue::new(attr::old_http::METHOD, method));
+            attrs.push(KeyValue::new(attr::old_http::METHOD, method.name()));
             attrs.push(KeyValue::new(attr::old_http::HOST, server_address));
             // The old key carried the query string; it is left out here as everywhere.
-            attrs.push(KeyValue::new(attr::old_http::TARGET, uri.path().to_owned()));
+            attrs.push(KeyValue::new(attr::old_http::TARGET, path.to_owned()));
         }
         attrs
     }
 }
 
-/// The method as the conventions want it: one of the known methods, else `_OTHER`, so
-/// that a client cannot blow up the cardinality of the metrics.
-pub(crate) fn method_name(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "_OTHER",
+/// The connection a request came on. The attribute values that stay the same for its
+/// requests (the client's address; the `Host` and `User-Agent` a client sends every
+/// time) are made for the first request that is traced, not for each.
+pub(crate) struct Connection {
+    peer: SocketAddr,
+    local: SocketAddr,
+    client_address: OnceLock<StringValue>,
+    local_address: OnceLock<StringValue>,
+    host: Remembered<(StringValue, u16)>,
+    user_agent: Remembered<StringValue>,
+}
+
+impl Connection {
+    pub fn new(peer: SocketAddr, local: SocketAddr) -> Self {
+        Connection {
+            peer,
+            local,
+            client_address: OnceLock::new(),
+            local_address: OnceLock::new(),
+            host: Remembered::default(),
+            user_agent: Remembered::default(),
+        }
+    }
+
+    fn client_address(&self) -> StringValue {
+        self.client_address
+            .get_or_init(|| self.peer.ip().to_string().into())
+            .clone()
+    }
+
+    /// `server.address` and `server.port`: from the `Host` header, else the address
+    /// the connection was accepted on.
+    fn server_address(&self, host: Option<&HeaderValue>) -> (StringValue, u16) {
+        let local_port = self.local.port();
+        let named = host.and_then(|host| {
+            self.host.get(host, |host| {
+                let authority = host.to_str().ok()?.parse::<http::uri::Authority>().ok()?;
+                let port = authority.port_u16().unwrap_or(local_port);
+                // An IPv6 address without its URI brackets, as the conventions have it.
+                let host = authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                Some((host.to_owned().into(), port))
+            })
+        });
+        named.unwrap_or_else(|| {
+            let address = self
+                .local_address
+                .get_or_init(|| self.local.ip().to_string().into());
+            (address.clone(), local_port)
+        })
+    }
+
+    fn user_agent(&self, agent: &HeaderValue) -> Option<StringValue> {
+        self.user_agent
+            .get(agent, |agent| Some(agent.to_str().ok()?.to_owned().into()))
+    }
+}
+
+/// What a header's value became the first time a request on the connection sent it,
+/// reused while later requests send the same bytes.
+struct Remembered<T>(OnceLock<Option<(HeaderValue, T)>>);
+
+impl<T> Default for Remembered<T> {
+    fn default() -> Self {
+        Remembered(OnceLock::new())
+    }
+}
+
+impl<T: Clone> Remembered<T> {
+    fn get(&self, header: &HeaderValue, make: impl Fn(&HeaderValue) -> Option<T>) -> Option<T> {
+        let first = self.0.get_or_init(|| {
+            // A copy: the header's bytes share hyper's read buffer, which would be kept.
+            let own = HeaderValue::from_bytes(header.as_bytes()).ok()?;
+            Some((own, make(header)?))
+        });
+        match first {
+            Some((seen, value)) if seen == header => Some(value.clone()),
+            _ => make(header),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod body;
 mod handler;
+mod metrics;
 mod outbound;
 mod proxy;
 mod server;

@@ -160,7 +160,7 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> SendFuture {
         let started = Instant::now();
         let uri = request.uri().clone();
-        let method = crate::handler::method_name(request.method());
+        let method = crate::metrics::KnownMethod::of(request.method()).name();
         let (host, port) = destination(&uri).unwrap_or_default();
         let duration_attrs = vec![
             KeyValue::new(attr::HTTP_REQUEST_METHOD, method),

@@ -1,7 +1,7 @@
 //! The HTTP/1.1 server: accepts connections until told to stop, then lets in-flight
 //! requests (and the guests still streaming their bodies) finish, within a bound.
 
-use crate::handler::{Handler, RequestLimits, Route};
+use crate::handler::{Connection, Handler, RequestLimits, Route};
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -104,10 +104,13 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let handler = handler.clone();
+            let connection = Arc::new(Connection::new(peer, local));
             let service = hyper::service::service_fn(move |request| {
                 let handler = handler.clone();
+                let connection = connection.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(handler.handle(request, peer, local).await)
+                    let response = handler.handle(request, &connection).await;
+                    Ok::<_, std::convert::Infallible>(response)
                 }
             });
             let connection =

@@ -37,16 +37,23 @@ pub fn guest_env(span: &SpanContext) -> Vec<(String, String)> {
     if !span.is_valid() {
         return Vec::new();
     }
-    let mut carrier = HashMap::new();
     let cx = Context::new().with_remote_span_context(span.clone());
-    TraceContextPropagator::new().inject_context(&cx, &mut MapCarrier(&mut carrier));
-    let mut env: Vec<(String, String)> = carrier
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k.to_ascii_uppercase(), v))
-        .collect();
-    env.sort();
-    env
+    let mut env = EnvCarrier(Vec::with_capacity(2));
+    TraceContextPropagator::new().inject_context(&cx, &mut env);
+    env.0.sort_unstable();
+    env.0
+}
+
+/// Variables for a guest's environment, named as the OpenTelemetry environment carrier
+/// names them (`traceparent` becomes `TRACEPARENT`); empty values are left out.
+struct EnvCarrier(Vec<(String, String)>);
+
+impl Injector for EnvCarrier {
+    fn set(&mut self, key: &str, value: String) {
+        if !value.is_empty() {
+            self.0.push((key.to_ascii_uppercase(), value));
+        }
+    }
 }
 
 /// An incoming request's headers as the W3C Trace Context specification reads them: more

@@ -4,5 +4,5 @@
 mod process;
 mod receiver;
 
-pub use process::{Wasmlens, guest, http_get, workload_dir};
+pub use process::{HttpConnection, Wasmlens, guest, http_get, http_request, workload_dir};
 pub use receiver::{EventRecord, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};

@@ -185,31 +185,70 @@ impl Wasmlens {
 
 /// A GET with extra headers; returns the status, the headers and the body.
 pub async fn http_get(url: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
+    http_request("GET", url, headers).await
+}
+
+/// A request without a body, on a connection of its own; returns the status, the
+/// headers and the body.
+pub async fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, String) {
     let uri: http::Uri = url.parse().expect("a URL");
     let authority = uri.authority().expect("an authority").clone();
-    let stream = tokio::net::TcpStream::connect(authority.as_str())
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let host = [("host", authority.as_str())];
+    let headers: Vec<_> = host.into_iter().chain(headers.iter().copied()).collect();
+    HttpConnection::open(authority.as_str())
         .await
-        .expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .request(method, path, &headers)
         .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let mut request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(http::header::HOST, authority.as_str());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
+}
+
+/// An HTTP/1.1 connection that stays open for the requests sent on it.
+pub struct HttpConnection {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl HttpConnection {
+    pub async fn open(address: &str) -> Self {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        HttpConnection { sender }
     }
-    let response = sender
-        .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-        .await
-        .expect("a response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+
+    /// A request without a body, with exactly the headers given (`Host` included);
+    /// returns the status, the headers and the body.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, http::HeaderMap, String) {
+        let mut request = http::Request::builder().method(method.as_bytes()).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.sender.ready().await.expect("the connection is open");
+        let response = self
+            .sender
+            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .expect("a response");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use wasmlens_test_support::{
-    MetricPoint, OtlpReceiver, Transport, Wasmlens, guest, http_get, workload_dir,
+    MetricPoint, OtlpReceiver, Transport, Wasmlens, guest, http_get, http_request, workload_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
@@ -233,4 +233,83 @@ async fn histograms_turn_exponential_when_asked() {
             assert_eq!(point.kind, "exponential_histogram", "{}", point.name);
         }
     }
+}
+
+/// Every answer is counted once in the series of its method, status, route and error,
+/// whether that series is among the ones the server binds (up to 16 a route) or not:
+/// 9 methods times 2 outcomes make 18.
+#[tokio::test]
+async fn http_metrics_count_each_answer_in_its_own_series() {
+    let receiver = OtlpReceiver::start().await;
+    let env = receiver.exporter_env(Transport::Grpc);
+    let dir = workload_dir(
+        "http-series",
+        r#"
+[workload]
+name = "http-series"
+
+[[component]]
+id = "m"
+source = "components/http-misbehave.wasm"
+route = "/m"
+"#,
+    );
+    let server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    let methods = [
+        "GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "HEAD", "PURGE",
+    ];
+    for _ in 0..2 {
+        for method in methods {
+            for (path, expected) in [("/m/ok", 200), ("/m/trap", 500), ("/elsewhere", 404)] {
+                let (status, _, _) = http_request(method, &server.url(path), &[]).await;
+                assert_eq!(status, expected, "{method} {path}");
+            }
+        }
+    }
+    server.terminate().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    receiver
+        .wait_until("the final metrics", WAIT, |r| {
+            r.metrics().iter().any(|m| m.name == "http.requests")
+        })
+        .await;
+    let points = receiver.metrics();
+    // Cumulative: the last point of each series holds its total.
+    let series = |name: &str| {
+        let mut last = std::collections::BTreeMap::new();
+        for point in points.iter().filter(|p| p.name == name) {
+            last.insert(point.attributes.clone(), point.value);
+        }
+        last
+    };
+    let requests = series("http.requests");
+    let durations = series("http.server.request.duration");
+    assert_eq!(requests.len(), 27, "{requests:#?}");
+    assert_eq!(durations.len(), 27, "{durations:#?}");
+    for method in methods {
+        let named = if method == "PURGE" { "_OTHER" } else { method };
+        for (status, route, error) in [
+            ("200", Some("/m/*"), None),
+            ("500", Some("/m/*"), Some("ComponentTrap")),
+            ("404", None, None),
+        ] {
+            let mut attrs: std::collections::BTreeMap<String, String> = [
+                ("http.request.method", named),
+                ("http.response.status_code", status),
+            ]
+            .into_iter()
+            .chain(route.map(|r| ("http.route", r)))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+            assert_eq!(requests.get(&attrs), Some(&2.0), "http.requests {attrs:?}");
+            attrs.insert("url.scheme".into(), "http".into());
+            if let Some(error) = error {
+                attrs.insert("error.type".into(), error.into());
+            }
+            assert_eq!(durations.get(&attrs), Some(&2.0), "duration {attrs:?}");
+        }
+    }
+    let active = series("http.server.active_requests");
+    assert_eq!(active.len(), methods.len(), "{active:#?}");
+    assert!(active.values().all(|v| *v == 0.0), "{active:#?}");
 }

@@ -185,6 +185,88 @@ async fn request_spans_and_metrics_arrive_over_http_json() {
     request_spans_arrive_over(Transport::HttpJson).await;
 }
 
+/// The requests of one keep-alive connection each get their own `server.address`,
+/// `server.port` and `user_agent.original`, whatever the requests before them sent.
+#[tokio::test]
+async fn each_request_on_a_connection_is_described_by_its_own_headers() {
+    let receiver = OtlpReceiver::start().await;
+    let server = Wasmlens::serve(
+        BIN,
+        &[guest("http-hello").to_str().unwrap()],
+        &receiver.exporter_env(Transport::HttpProtobuf),
+    )
+    .await;
+    let port = server.addr().port().to_string();
+    struct Sent<'a> {
+        path: &'a str,
+        host: &'a str,
+        user_agent: Option<&'a str>,
+        /// `server.address`, `server.port` and `user_agent.original` on its span.
+        described: (&'a str, &'a str, Option<&'a str>),
+    }
+    let requests = [
+        Sent {
+            path: "/1",
+            host: "a.example:8080",
+            user_agent: Some("one"),
+            described: ("a.example", "8080", Some("one")),
+        },
+        Sent {
+            path: "/2",
+            host: "a.example:8080",
+            user_agent: Some("one"),
+            described: ("a.example", "8080", Some("one")),
+        },
+        Sent {
+            path: "/3",
+            host: "b.example",
+            user_agent: Some("two"),
+            described: ("b.example", &port, Some("two")),
+        },
+        Sent {
+            path: "/4",
+            host: "[::1]:9",
+            // Not text: not recorded.
+            user_agent: Some("caf\u{e9}"),
+            described: ("::1", "9", None),
+        },
+        Sent {
+            path: "/5",
+            host: "a.example:8080",
+            user_agent: None,
+            described: ("a.example", "8080", None),
+        },
+    ];
+    let mut connection =
+        wasmlens_test_support::HttpConnection::open(&server.addr().to_string()).await;
+    for sent in &requests {
+        let mut headers = vec![("host", sent.host)];
+        headers.extend(sent.user_agent.map(|agent| ("user-agent", agent)));
+        let status = connection.request("GET", sent.path, &headers).await.0;
+        assert_eq!(status, 200, "{}", sent.path);
+    }
+    receiver
+        .wait_for_spans("HttpRequest", requests.len(), WAIT)
+        .await;
+    let spans = receiver.spans();
+    for Sent {
+        path,
+        described: (address, port, agent),
+        ..
+    } in requests
+    {
+        let span = spans
+            .iter()
+            .find(|s| s.name == "HttpRequest" && s.attr("url.path") == Some(path))
+            .unwrap_or_else(|| panic!("HttpRequest {path} in {spans:#?}"));
+        assert_eq!(span.attr("server.address"), Some(address), "{path}");
+        assert_eq!(span.attr("server.port"), Some(port), "{path}");
+        assert_eq!(span.attr("user_agent.original"), agent, "{path}");
+        assert_eq!(span.attr("client.address"), Some("127.0.0.1"), "{path}");
+    }
+    server.terminate().await;
+}
+
 #[tokio::test]
 async fn misbehaving_guests_get_500_while_everyone_else_is_served() {
     let receiver = OtlpReceiver::start().await;
