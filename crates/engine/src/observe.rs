@@ -196,7 +196,8 @@ impl ComponentTelemetry {
             .span_builder(span::COMPONENT_INSTANTIATION)
             .with_kind(SpanKind::Internal);
         if self.telemetry.traces_enabled() {
-            let mut attrs = self.instantiation_span_attrs.clone();
+            let mut attrs = Vec::with_capacity(self.instantiation_span_attrs.len() + 2);
+            attrs.extend_from_slice(&self.instantiation_span_attrs);
             attrs.push(KeyValue::new(attr::IS_COLDSTART, coldstart));
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
             builder = builder.with_attributes(attrs);
@@ -266,22 +267,22 @@ impl ComponentTelemetry {
         let mut builder = tracer
             .span_builder(span::COMPONENT_INVOCATION)
             .with_kind(kind);
-        if telemetry.traces_enabled() {
-            let mut attrs = self.invocation_span_attrs.clone();
+        let span = if telemetry.traces_enabled() {
+            // `faas.invocation_id` is the span's id, drawn here so that the span starts
+            // with all its attributes.
+            let span_id = span_id.unwrap_or_else(wasmlens_telemetry::ids::new_span_id);
+            let mut attrs = Vec::with_capacity(self.invocation_span_attrs.len() + 2);
+            attrs.extend_from_slice(&self.invocation_span_attrs);
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
+            attrs.push(KeyValue::new(attr::FAAS_INVOCATION_ID, span_id.to_string()));
             builder = builder.with_attributes(attrs);
-        }
-        let start = || builder.start_with_context(tracer, parent);
-        let span = match span_id {
-            Some(id) => wasmlens_telemetry::ids::start_with_span_id(id, start),
-            None => start(),
+            wasmlens_telemetry::ids::start_with_span_id(span_id, || {
+                builder.start_with_context(tracer, parent)
+            })
+        } else {
+            builder.start_with_context(tracer, parent)
         };
         let cx = parent.with_span(span);
-        if telemetry.traces_enabled() {
-            let span = cx.span();
-            let invocation_id = span.span_context().span_id().to_string();
-            span.set_attribute(KeyValue::new(attr::FAAS_INVOCATION_ID, invocation_id));
-        }
         Invocation {
             cx,
             started: Instant::now(),

@@ -66,11 +66,11 @@ pub struct TraceHeaders<'a> {
 
 impl<'a> TraceHeaders<'a> {
     pub fn new(headers: &'a http::HeaderMap) -> Self {
-        let mut states = headers.get_all("tracestate").iter();
+        let mut states = headers.get_all(TRACESTATE).iter();
         let joined_tracestate = match (states.next(), states.next()) {
             (Some(_), Some(_)) => {
                 let all = headers
-                    .get_all("tracestate")
+                    .get_all(TRACESTATE)
                     .iter()
                     .filter_map(|v| v.to_str().ok());
                 Some(all.collect::<Vec<_>>().join(","))
@@ -84,13 +84,31 @@ impl<'a> TraceHeaders<'a> {
     }
 }
 
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+const BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+
 impl Extractor for TraceHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            "traceparent" if self.headers.get_all(key).iter().nth(1).is_some() => None,
-            "tracestate" if self.joined_tracestate.is_some() => self.joined_tracestate.as_deref(),
-            _ => self.headers.get(key)?.to_str().ok(),
-        }
+        // The propagators ask for these on every request: a `HeaderName` is looked up
+        // without parsing the key first.
+        let value = match key {
+            "traceparent" => {
+                let mut all = self.headers.get_all(TRACEPARENT).into_iter();
+                let first = all.next();
+                if all.next().is_some() {
+                    return None;
+                }
+                first
+            }
+            "tracestate" if self.joined_tracestate.is_some() => {
+                return self.joined_tracestate.as_deref();
+            }
+            "tracestate" => self.headers.get(TRACESTATE),
+            "baggage" => self.headers.get(BAGGAGE),
+            _ => self.headers.get(key),
+        };
+        value?.to_str().ok()
     }
 
     fn keys(&self) -> Vec<&str> {
