@@ -48,6 +48,18 @@ pub struct GuestEnv {
 }
 
 impl GuestEnv {
+    /// Opens the granted directories once, so that a grant that cannot be given refuses
+    /// the workload before anything runs, rather than failing every instance.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let mut builder = WasiCtxBuilder::new();
+        for dir in &self.preopens {
+            builder
+                .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+                .map_err(|err| anyhow::anyhow!("--dir {}: {err}", dir.host.display()))?;
+        }
+        Ok(())
+    }
+
     /// Builds the WASI context for one instance. `host_env` is set by the host for this
     /// instance (its `TRACEPARENT`) and wins over a variable of the same name.
     pub fn wasi_ctx(

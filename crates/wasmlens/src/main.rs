@@ -643,6 +643,10 @@ async fn load_workload(
     };
     let mut routes = Vec::with_capacity(plan.http.len());
     for component in &plan.http {
+        component
+            .env
+            .check()
+            .map_err(|err| invalid(named(&component.id, err)))?;
         let spec = ProxySpec {
             path: &component.path,
             id: &component.id,
@@ -667,6 +671,10 @@ async fn load_workload(
     }
     let mut commands = Vec::with_capacity(plan.cli.len());
     for component in &plan.cli {
+        component
+            .env
+            .check()
+            .map_err(|err| invalid(named(&component.id, err)))?;
         let command = Command::load(
             &runtime,
             &component.path,

@@ -230,13 +230,28 @@ async fn the_guest_sees_only_the_directories_it_is_given() {
         "no directory unless granted"
     );
 
+    // A grant that cannot be given refuses the run before the guest starts.
+    let receiver = OtlpReceiver::start().await;
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint())];
     let missing = format!("{}::/data", root.join("missing").display());
-    let ran = run(&["--dir", &missing, &command(), "read", "x"], &[], "").await;
+    let ran = run(&["--dir", &missing, &command(), "read", "x"], &env, "").await;
+    assert_eq!(ran.code, Some(1));
     assert!(
         ran.stderr.contains("--dir") && ran.stderr.contains("missing"),
         "{}",
         ran.stderr
     );
+    let spans = receiver.spans();
+    assert!(
+        !spans.iter().any(|s| s.name == "ComponentInvocation"),
+        "no guest ran: {spans:#?}"
+    );
+    let refused = spans
+        .iter()
+        .flat_map(|s| &s.events)
+        .find(|e| e.name == "workload failed")
+        .unwrap_or_else(|| panic!("a workload failed event in {spans:#?}"));
+    assert_eq!(refused.attributes["error.type"], "ValidationError");
     std::fs::remove_dir_all(root).unwrap();
 }
 
