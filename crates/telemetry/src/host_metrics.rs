@@ -7,7 +7,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use procfs::{Current as _, CurrentSI as _, WithCurrentSystemInfo as _};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const CPU_MODES: [&str; 8] = [
     "user",
@@ -50,6 +50,40 @@ fn is_real_disk(name: &str) -> bool {
     !(name.starts_with("loop") || name.starts_with("ram") || name.starts_with("zram"))
 }
 
+/// The shortest window a utilization is computed over.
+const MIN_WINDOW: Duration = Duration::from_secs(5);
+
+/// A figure computed from the change in a sample since the figure was last computed.
+/// Each reader (OTLP's periodic one, a Prometheus scrape) collects at its own pace and
+/// the callback cannot tell them apart: when two collect within [`MIN_WINDOW`] of each
+/// other, the second gets the first's figure rather than one over a sliver of time.
+struct Windowed<S, F> {
+    /// When the last figure was computed, the sample it was computed at, and the figure.
+    last: Mutex<(Instant, S, Option<F>)>,
+}
+
+impl<S, F: Clone> Windowed<S, F> {
+    fn new(sample: S) -> Self {
+        Windowed {
+            last: Mutex::new((Instant::now(), sample, None)),
+        }
+    }
+
+    /// `compute(earlier, now, seconds between them)`.
+    fn figure(&self, now: S, compute: impl FnOnce(&S, &S, f64) -> Option<F>) -> Option<F> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = last.0.elapsed();
+        if elapsed < MIN_WINDOW && last.2.is_some() {
+            return last.2.clone();
+        }
+        let figure = compute(&last.1, &now, elapsed.as_secs_f64());
+        if figure.is_some() {
+            *last = (Instant::now(), now, figure.clone());
+        }
+        figure
+    }
+}
+
 pub(crate) fn register(meter: &Meter) {
     let ticks = procfs::ticks_per_second().max(1) as f64;
     let mode_attrs: Vec<[KeyValue; 1]> = CPU_MODES
@@ -72,21 +106,20 @@ pub(crate) fn register(meter: &Meter) {
             }
         })
         .build();
-    let last_process = Mutex::new((Instant::now(), process_ticks().unwrap_or(0)));
+    let process = Windowed::new(process_ticks().unwrap_or(0));
     meter
         .f64_observable_gauge(metric::HOST_CPU_UTILIZATION)
         .with_unit("1")
         .with_description("CPU used by the wasmlens process since the last collection, as a fraction of all CPUs (0 to 1)")
         .with_callback(move |observer| {
-            let Some(now_ticks) = process_ticks() else { return };
-            let mut last = last_process.lock().unwrap_or_else(|e| e.into_inner());
-            let elapsed = last.0.elapsed().as_secs_f64();
-            if elapsed > 0.0 {
-                let used = now_ticks.saturating_sub(last.1) as f64 / ticks;
-                let fraction = used / (elapsed * logical_cpus() as f64);
-                observer.observe(fraction.clamp(0.0, 1.0), &[]);
+            let Some(now) = process_ticks() else { return };
+            let fraction = process.figure(now, |earlier, now, seconds| {
+                let used = now.saturating_sub(*earlier) as f64 / ticks;
+                (seconds > 0.0).then(|| (used / (seconds * logical_cpus() as f64)).clamp(0.0, 1.0))
+            });
+            if let Some(fraction) = fraction {
+                observer.observe(fraction, &[]);
             }
-            *last = (Instant::now(), now_ticks);
         })
         .build();
 
@@ -106,26 +139,22 @@ pub(crate) fn register(meter: &Meter) {
             })
             .build();
     }
-    let last_cpu = Mutex::new(cpu_ticks().unwrap_or_default());
+    let machine = Windowed::new(cpu_ticks().unwrap_or_default());
     meter
         .f64_observable_gauge(metric::SYSTEM_CPU_UTILIZATION)
         .with_unit("1")
         .with_description("Share of the machine's CPU time in each mode since the last collection")
         .with_callback(move |observer| {
             let Some(now) = cpu_ticks() else { return };
-            let mut last = last_cpu.lock().unwrap_or_else(|e| e.into_inner());
-            let deltas: Vec<u64> = now
-                .iter()
-                .zip(last.iter())
-                .map(|(n, l)| n.saturating_sub(*l))
-                .collect();
-            let total: u64 = deltas.iter().sum();
-            if total > 0 {
-                for (delta, attrs) in deltas.iter().zip(&mode_attrs) {
-                    observer.observe(*delta as f64 / total as f64, attrs);
-                }
+            let shares = machine.figure(now, |earlier, now, _| {
+                let deltas =
+                    std::array::from_fn::<u64, 8, _>(|i| now[i].saturating_sub(earlier[i]));
+                let total: u64 = deltas.iter().sum();
+                (total > 0).then(|| deltas.map(|delta| delta as f64 / total as f64))
+            });
+            for (share, attrs) in shares.iter().flatten().zip(&mode_attrs) {
+                observer.observe(*share, attrs);
             }
-            *last = now;
         })
         .build();
     meter
@@ -281,4 +310,32 @@ pub(crate) fn register(meter: &Meter) {
         "Receive and transmit errors on each interface",
         |d| (d.recv_errs, d.sent_errs),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collections_close_together_share_a_figure() {
+        let windowed = Windowed::new(0_u64);
+        let change = |earlier: &u64, now: &u64, _| Some(now - earlier);
+        assert_eq!(
+            windowed.figure(10, change),
+            Some(10),
+            "the first collection"
+        );
+        assert_eq!(
+            windowed.figure(11, change),
+            Some(10),
+            "a second reader right after gets the same figure, not one over a sliver"
+        );
+        let long_ago = Instant::now() - MIN_WINDOW;
+        windowed.last.lock().unwrap().0 = long_ago;
+        assert_eq!(
+            windowed.figure(15, change),
+            Some(5),
+            "then the change since the first"
+        );
+    }
 }
