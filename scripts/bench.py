@@ -64,6 +64,12 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     sys.exit(f"nothing answered on port {port} within {timeout}s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) the process has used so far."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -109,10 +115,12 @@ def wrk(port: int, seconds: str, connections: int, pid: int | None = None) -> di
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}", "--latency", f"http://127.0.0.1:{port}/"],
         stdout=subprocess.PIPE, text=True)
     rss = 0
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     if pid is not None:  # under load: sample the contender's RSS halfway through
         time.sleep(parse_seconds(seconds) / 2)
         rss = rss_kib(pid)
     out, _ = proc.communicate()
+    cpu = cpu_seconds(pid) - cpu_before if pid is not None else float("nan")
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def latency(label: str) -> float:
@@ -134,6 +142,8 @@ def wrk(port: int, seconds: str, connections: int, pid: int | None = None) -> di
         "errors": errors,
         "served": served,
         "rss_load": rss,
+        # The contender's CPU time (all its threads: for C, the exporter's too) per request.
+        "cpu_us": cpu / served * 1e6 if served else float("nan"),
     }
 
 
@@ -297,7 +307,10 @@ def write_report(report, run, args) -> list[str]:
         "",
         f"Machine: {os.cpu_count()} CPUs ({cpu}), the load generator on the same machine. "
         f"`wrk -t2 -c{args.connections} -d{args.duration} --latency` on loopback after a 1 s warm-up, "
-        f"{args.rounds} rounds, contenders alternated A B C / B C A / C A B; medians of the rounds.",
+        f"{args.rounds} rounds, contenders alternated A B C / B C A / C A B; medians of the rounds. "
+        "CPU µs/request is the contender's CPU time (user and system, all its threads) during the "
+        "load over the requests it served: unlike requests/s, it does not depend on how much of "
+        "the machine the contender got.",
         "",
         "- **A** `wasmtime serve` 48.0.2 (no telemetry)",
         "- **B** `wasmlens serve`, telemetry off (`OTEL_SDK_DISABLED=true`)",
@@ -316,21 +329,24 @@ def write_report(report, run, args) -> list[str]:
         spans = sum(r["spans"] for r in results["C"])
         expected = sum(r["spans_expected"] for r in results["C"])
         inst = median(r["instantiation_us"] for r in results["C"])
+        cpu = {k: median(r["cpu_us"] for r in results[k]) for k in "ABC"}
         lines += [
             f"## {name}",
             "",
-            "| contender | requests/s | vs A | p50 ms | p99 ms | errors | RSS idle MiB | RSS load MiB | instructions/request |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| contender | requests/s | vs A | p50 ms | p99 ms | errors | RSS idle MiB | RSS load MiB | CPU µs/request | instructions/request |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for key, label, rps in (("A", "A wasmtime serve", a), ("B", "B wasmlens, telemetry off", b),
                                 ("C", "C wasmlens, full telemetry", c)):
             ins = f"{instructions[key]:,.0f}" if key in instructions else "-"
             lines.append(f"| {label} | {rps:,.0f} | {rps / a:.2f} | {p50[key]:.2f} | {p99[key]:.2f} | "
-                         f"{errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | {ins} |")
+                         f"{errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | {cpu[key]:.1f} | {ins} |")
         lines += [
             "",
             f"- full telemetry vs off: {c / b - 1:+.1%} requests/s, "
-            f"{instructions['C'] / instructions['B'] - 1:+.1%} instructions/request",
+            f"{instructions['C'] / instructions['B'] - 1:+.1%} instructions/request, "
+            f"{cpu['C'] / cpu['B'] - 1:+.1%} CPU time/request",
+            f"- telemetry off vs `wasmtime serve`: {cpu['B'] / cpu['A'] - 1:+.1%} CPU time/request",
             f"- spans exported by C over all rounds: {spans:,}, for {expected:,} expected from the "
             f"requests it answered ({SPANS_PER_REQUEST} each, by its `http.requests`, plus "
             f"{SPANS_PER_PROCESS} for its workload): {max(expected - spans, 0):,} missing "
