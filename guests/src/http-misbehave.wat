@@ -2,8 +2,12 @@
 ;; A wasi:http proxy that misbehaves by the last segment of its path (so it does under any
 ;; route: `/api/trap` as `/trap`): `/trap` traps, `/loop` never returns, `/grow`
 ;; grows its memory until the host refuses. `/env` answers with its environment, one
-;; KEY=VALUE a line; `/headers` with the request's headers, one `name: value` a line. Any other path answers 200 `ok`. Every request writes one line to
-;; stdout and one to stderr first.
+;; KEY=VALUE a line; `/headers` with the request's headers, one `name: value` a line.
+;; `/scribble` answers `clean` if its memory is as a new instance's should be (one page,
+;; its data intact, zeros where nothing was written), else `dirty`; then it scribbles over
+;; its data, the end of its page and a page it grows, for the next instance to find if the
+;; host reused the memory without resetting it. Any other path answers 200 `ok`. Every
+;; request writes one line to stdout and one to stderr first.
 (module
   ;; @include shared/imports-io.wat
   ;; @include shared/imports-http.wat
@@ -23,6 +27,23 @@
   (data (i32.const 0x1030) "guest warning on stderr\n")
   (data (i32.const 0x1050) "env")
   (data (i32.const 0x1058) "headers: ")
+  (data (i32.const 0x1068) "scribble")
+  (data (i32.const 0x1070) "clean\n")
+  (data (i32.const 0x1078) "dirty\n")
+
+  ;; Whether memory is pristine (see `/scribble`); then scribbles over it.
+  (func $scribble (result i32)
+    (local $clean i32)
+    (local.set $clean
+      (i32.and
+        (i32.and (i32.eq (memory.size) (i32.const 1))
+                 (i32.eq (i32.load8_u (i32.const 0x1000)) (i32.const 0x6f)))
+        (i32.eqz (i32.load (i32.const 0xfff0)))))
+    (i32.store8 (i32.const 0x1000) (i32.const 0x58))
+    (i32.store (i32.const 0xfff0) (i32.const -1))
+    (if (i32.ne (memory.grow (i32.const 1)) (i32.const -1))
+      (then (i32.store (i32.const 0x10008) (i32.const -1))))
+    (local.get $clean))
 
   ;; Writes the request's headers, one `name: value` a line.
   (func $print_headers (param $request i32) (param $out i32)
@@ -64,6 +85,12 @@
         (local.set $len (i32.sub (i32.add (i32.load (i32.const 0x124)) (i32.load (i32.const 0x128)))
                                  (local.get $name)))
         (call $misbehave (local.get $name) (local.get $len))
+        (if (call $streq (local.get $name) (local.get $len) (i32.const 0x1068) (i32.const 8))
+          (then
+            (if (call $scribble)
+              (then (call $respond (local.get $out) (i32.const 200) (i32.const 0x1070) (i32.const 6)))
+              (else (call $respond (local.get $out) (i32.const 200) (i32.const 0x1078) (i32.const 6))))
+            (return)))
         (if (call $streq (local.get $name) (local.get $len) (i32.const 0x1050) (i32.const 3))
           (then
             (local.set $stream (call $start_response (local.get $out) (i32.const 200)))

@@ -267,6 +267,37 @@ async fn each_request_on_a_connection_is_described_by_its_own_headers() {
     server.terminate().await;
 }
 
+/// Pooled memory is reset in place between instances rather than handed back to the
+/// kernel: each instance still finds it as new, whatever the one before wrote or grew.
+#[tokio::test]
+async fn every_instance_finds_its_memory_as_new() {
+    let server = Wasmlens::serve(
+        BIN,
+        &[
+            // One slot, so every request reuses the previous one's memory.
+            "--max-concurrent-requests",
+            "1",
+            "--max-memory",
+            "4MiB",
+            guest("http-misbehave").to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    for round in 0..3 {
+        for path in ["/scribble", "/scribble", "/ok", "/grow", "/scribble"] {
+            let (status, _, body) = http_get(&server.url(path), &[]).await;
+            let expected = match path {
+                "/scribble" => (200, "clean\n"),
+                "/ok" => (200, "ok\n"),
+                _ => (500, body.as_str()),
+            };
+            assert_eq!((status, body.as_str()), expected, "{path} in round {round}");
+        }
+    }
+    server.terminate().await;
+}
+
 #[tokio::test]
 async fn misbehaving_guests_get_500_while_everyone_else_is_served() {
     let receiver = OtlpReceiver::start().await;
