@@ -158,7 +158,9 @@ struct ServerArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
-    /// Requests handled at once; more wait for a free slot.
+    /// Requests handled at once; more wait for a free slot. Slots are reserved address
+    /// space; one that has served a request keeps up to 1 MiB of its guest's memory
+    /// resident (reset in place, so the next request's instance starts afresh).
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: u32,
 
