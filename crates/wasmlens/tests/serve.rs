@@ -11,6 +11,14 @@ const WAIT: Duration = Duration::from_secs(30);
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
+/// `wasmlens serve` of a test guest, exporting to a receiver of its own.
+async fn serve_traced(guest_name: &str, transport: Transport) -> (OtlpReceiver, Wasmlens) {
+    let receiver = OtlpReceiver::start().await;
+    let env = receiver.exporter_env(transport);
+    let server = Wasmlens::serve(BIN, &[guest(guest_name).to_str().unwrap()], &env).await;
+    (receiver, server)
+}
+
 fn one<'a>(spans: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
     let matching: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
     assert_eq!(matching.len(), 1, "exactly one {name} in {spans:#?}");
@@ -18,13 +26,7 @@ fn one<'a>(spans: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
 }
 
 async fn request_spans_arrive_over(transport: Transport) {
-    let receiver = OtlpReceiver::start().await;
-    let server = Wasmlens::serve(
-        BIN,
-        &[guest("http-hello").to_str().unwrap()],
-        &receiver.exporter_env(transport),
-    )
-    .await;
+    let (receiver, server) = serve_traced("http-hello", transport).await;
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
     let (status, _, body) = http_get(
         &server.url("/greet?secret=1"),
@@ -189,13 +191,7 @@ async fn request_spans_and_metrics_arrive_over_http_json() {
 /// `server.port` and `user_agent.original`, whatever the requests before them sent.
 #[tokio::test]
 async fn each_request_on_a_connection_is_described_by_its_own_headers() {
-    let receiver = OtlpReceiver::start().await;
-    let server = Wasmlens::serve(
-        BIN,
-        &[guest("http-hello").to_str().unwrap()],
-        &receiver.exporter_env(Transport::HttpProtobuf),
-    )
-    .await;
+    let (receiver, server) = serve_traced("http-hello", Transport::HttpProtobuf).await;
     let port = server.addr().port().to_string();
     struct Sent<'a> {
         path: &'a str,
@@ -351,13 +347,7 @@ async fn http_get_owned(url: String) -> (u16, String) {
 
 #[tokio::test]
 async fn guest_output_becomes_log_records_in_the_invocations_trace() {
-    let receiver = OtlpReceiver::start().await;
-    let server = Wasmlens::serve(
-        BIN,
-        &[guest("http-misbehave").to_str().unwrap()],
-        &receiver.exporter_env(Transport::Grpc),
-    )
-    .await;
+    let (receiver, server) = serve_traced("http-misbehave", Transport::Grpc).await;
     assert_eq!(http_get(&server.url("/ok"), &[]).await.0, 200);
     receiver
         .wait_until("both guest lines", WAIT, |r| {
@@ -511,13 +501,7 @@ async fn a_bad_otel_variable_is_reported_once_and_the_default_used() {
 
 #[tokio::test]
 async fn a_c_guest_through_wasi_libc_and_the_preview1_adapter_serves() {
-    let receiver = OtlpReceiver::start().await;
-    let server = Wasmlens::serve(
-        BIN,
-        &[guest("c-http-hello").to_str().unwrap()],
-        &receiver.exporter_env(Transport::HttpProtobuf),
-    )
-    .await;
+    let (receiver, server) = serve_traced("c-http-hello", Transport::HttpProtobuf).await;
     let (status, _, body) = http_get(&server.url("/"), &[]).await;
     assert_eq!((status, body.as_str()), (200, "hello"));
     let invocation = receiver.wait_for_span("ComponentInvocation", WAIT).await;
@@ -634,13 +618,7 @@ async fn the_guest_sees_the_traceparent_of_its_own_invocation() {
 
 #[tokio::test]
 async fn malformed_trace_headers_start_a_new_trace_and_never_fail_the_request() {
-    let receiver = OtlpReceiver::start().await;
-    let server = Wasmlens::serve(
-        BIN,
-        &[guest("http-hello").to_str().unwrap()],
-        &receiver.exporter_env(Transport::Grpc),
-    )
-    .await;
+    let (receiver, server) = serve_traced("http-hello", Transport::Grpc).await;
     let oversized = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01{}", "0".repeat(4096));
     let cases = [
         "garbage",
