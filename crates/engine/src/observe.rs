@@ -321,12 +321,11 @@ impl ComponentTelemetry {
                 if consumed as f64 >= budget as f64 * WARNING_SHARE
                     && !failed_on(FailureKind::FuelExhausted)
                 {
-                    let limit = events::Limit::Fuel;
                     events::approaching_limit(
                         &self.telemetry,
                         cx,
                         &self.id,
-                        limit,
+                        events::Limit::Fuel,
                         consumed,
                         budget,
                     );
@@ -338,8 +337,8 @@ impl ComponentTelemetry {
             && peak as f64 >= limit as f64 * WARNING_SHARE
             && !failed_on(FailureKind::MemoryLimitExceeded)
         {
-            let kind = events::Limit::Memory;
-            events::approaching_limit(&self.telemetry, cx, &self.id, kind, peak, limit);
+            let memory = events::Limit::Memory;
+            events::approaching_limit(&self.telemetry, cx, &self.id, memory, peak, limit);
         }
         if span.is_recording() {
             if let Some((consumed, _)) = fuel {

@@ -51,7 +51,10 @@ impl GuestEnv {
     /// Opens the granted directories once, so that a grant that cannot be given refuses
     /// the workload before anything runs, rather than failing every instance.
     pub fn check(&self) -> anyhow::Result<()> {
-        let mut builder = WasiCtxBuilder::new();
+        self.grant_dirs(&mut WasiCtxBuilder::new())
+    }
+
+    fn grant_dirs(&self, builder: &mut WasiCtxBuilder) -> anyhow::Result<()> {
         for dir in &self.preopens {
             builder
                 .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
@@ -80,11 +83,7 @@ impl GuestEnv {
         if self.inherit_stdin {
             builder.inherit_stdin();
         }
-        for dir in &self.preopens {
-            builder
-                .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
-                .map_err(|err| anyhow::anyhow!("--dir {}: {err}", dir.host.display()))?;
-        }
+        self.grant_dirs(&mut builder)?;
         Ok(builder.build())
     }
 }

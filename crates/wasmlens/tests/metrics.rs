@@ -110,6 +110,38 @@ async fn prometheus_from_the_environment_and_a_clear_error_when_the_port_is_take
     server.terminate().await;
 }
 
+/// `wasmlens up` of `manifest`, in a folder of its own (`test` names it), exporting to a
+/// receiver of its own.
+async fn up_traced(
+    test: &str,
+    transport: Transport,
+    manifest: &str,
+) -> (OtlpReceiver, Wasmlens, std::path::PathBuf) {
+    let receiver = OtlpReceiver::start().await;
+    let env = receiver.exporter_env(transport);
+    let dir = workload_dir(test, manifest);
+    let server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    (receiver, server, dir)
+}
+
+/// Stops the workload and removes its folder; returns every metric point received once
+/// `metric`, flushed at shutdown, has arrived.
+async fn stop_for_metrics(
+    server: Wasmlens,
+    dir: std::path::PathBuf,
+    receiver: &OtlpReceiver,
+    metric: &str,
+) -> Vec<MetricPoint> {
+    server.terminate().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    receiver
+        .wait_until("the final metrics", WAIT, |r| {
+            r.metrics().iter().any(|m| m.name == metric)
+        })
+        .await;
+    receiver.metrics()
+}
+
 fn last<'a>(points: &'a [MetricPoint], name: &str, component: &str) -> &'a MetricPoint {
     points
         .iter()
@@ -126,10 +158,9 @@ fn last<'a>(points: &'a [MetricPoint], name: &str, component: &str) -> &'a Metri
 
 #[tokio::test]
 async fn resource_gauges_and_instances_come_back_to_zero() {
-    let receiver = OtlpReceiver::start().await;
-    let env = receiver.exporter_env(Transport::HttpProtobuf);
-    let dir = workload_dir(
+    let (receiver, mut server, dir) = up_traced(
         "gauges",
+        Transport::HttpProtobuf,
         r#"
 [workload]
 name = "gauges"
@@ -142,8 +173,8 @@ fuel = 10_000_000
 max_memory = "2MiB"
 timeout = "200ms"
 "#,
-    );
-    let mut server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    )
+    .await;
     // A client that gives up on a slow request once the guest has it: hyper drops the
     // request's future.
     let mut quitter = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
@@ -158,14 +189,7 @@ timeout = "200ms"
         let expected = if path.ends_with("ok") { 200 } else { 500 };
         assert_eq!(http_get(&server.url(path), &[]).await.0, expected, "{path}");
     }
-    server.terminate().await;
-    std::fs::remove_dir_all(&dir).unwrap();
-    receiver
-        .wait_until("the final metrics", WAIT, |r| {
-            r.metrics().iter().any(|m| m.name == "wasmtime.memory.peak")
-        })
-        .await;
-    let points = receiver.metrics();
+    let points = stop_for_metrics(server, dir, &receiver, "wasmtime.memory.peak").await;
     let created = last(&points, "wasmtime.instances.created", "bounded");
     assert_eq!(created.value, 6.0);
     let active_requests = points
@@ -240,10 +264,9 @@ async fn histograms_turn_exponential_when_asked() {
 /// 9 methods times 2 outcomes make 18.
 #[tokio::test]
 async fn http_metrics_count_each_answer_in_its_own_series() {
-    let receiver = OtlpReceiver::start().await;
-    let env = receiver.exporter_env(Transport::Grpc);
-    let dir = workload_dir(
+    let (receiver, server, dir) = up_traced(
         "http-series",
+        Transport::Grpc,
         r#"
 [workload]
 name = "http-series"
@@ -253,8 +276,8 @@ id = "m"
 source = "components/http-misbehave.wasm"
 route = "/m"
 "#,
-    );
-    let server = Wasmlens::up(BIN, &[dir.join("wasmlens.toml").to_str().unwrap()], &env).await;
+    )
+    .await;
     let methods = [
         "GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "HEAD", "PURGE",
     ];
@@ -266,14 +289,7 @@ route = "/m"
             }
         }
     }
-    server.terminate().await;
-    std::fs::remove_dir_all(&dir).unwrap();
-    receiver
-        .wait_until("the final metrics", WAIT, |r| {
-            r.metrics().iter().any(|m| m.name == "http.requests")
-        })
-        .await;
-    let points = receiver.metrics();
+    let points = stop_for_metrics(server, dir, &receiver, "http.requests").await;
     // Cumulative: the last point of each series holds its total.
     let series = |name: &str| {
         let mut last = std::collections::BTreeMap::new();
