@@ -1,9 +1,10 @@
 //! Why a guest failed, in the contract's terms (`error.type`).
 
 use std::fmt;
+use wasmlens_telemetry::names::error_type;
 use wasmtime::Trap;
 
-/// The contract's `error.type` values for failures of a guest.
+/// How a guest failed: each is one of the contract's `error.type` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureKind {
     ComponentTrap,
@@ -11,22 +12,17 @@ pub enum FailureKind {
     Timeout,
     MemoryLimitExceeded,
     InstantiationFailure,
-    /// A workload's manifest or component was refused before anything ran.
-    ValidationError,
-    /// A workload's listener could not be bound.
-    ListenFailure,
 }
 
 impl FailureKind {
+    /// Its `error.type`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::ComponentTrap => "ComponentTrap",
-            Self::FuelExhausted => "FuelExhausted",
-            Self::Timeout => "Timeout",
-            Self::MemoryLimitExceeded => "MemoryLimitExceeded",
-            Self::InstantiationFailure => "InstantiationFailure",
-            Self::ValidationError => "ValidationError",
-            Self::ListenFailure => "ListenFailure",
+            Self::ComponentTrap => error_type::COMPONENT_TRAP,
+            Self::FuelExhausted => error_type::FUEL_EXHAUSTED,
+            Self::Timeout => error_type::TIMEOUT,
+            Self::MemoryLimitExceeded => error_type::MEMORY_LIMIT_EXCEEDED,
+            Self::InstantiationFailure => error_type::INSTANTIATION_FAILURE,
         }
     }
 
@@ -39,8 +35,6 @@ impl FailureKind {
             Self::Timeout => "the component ran past its timeout",
             Self::MemoryLimitExceeded => "the component exceeded its memory limit",
             Self::InstantiationFailure => "the component could not be instantiated",
-            Self::ValidationError => "the workload was refused",
-            Self::ListenFailure => "the workload could not listen",
         }
     }
 }

@@ -1,12 +1,13 @@
 //! What the standard `OTEL_*` variables ask for, read once at startup.
 //!
-//! Only the variables that pick *what* to build are interpreted here (exporters,
-//! protocols, propagators, the kill switch). Those the SDK and the OTLP exporter read
-//! themselves (endpoints, headers, compression, the sampler, batch sizes) are left to
-//! them, so wasmlens follows the specification exactly as the SDK implements it; where
-//! the SDK would silently ignore a malformed value, it is checked here so that the user
-//! hears about it. Every problem is reported once, naming the variable and its value,
-//! and the default is used.
+//! The variables that pick *what* to build are interpreted here (exporters, protocols,
+//! endpoints, propagators, the kill switch), so that a configuration read through any
+//! lookup (a test's, or a container's environment) builds the same pipeline as the
+//! process's. Those the SDK and the OTLP exporter read themselves (headers, compression,
+//! the sampler, batch sizes) are left to them, so wasmlens follows the specification
+//! exactly as the SDK implements it; where the SDK would silently ignore a malformed
+//! value, it is checked here so that the user hears about it. Every problem is reported
+//! once, naming the variable and its value, and the default is used.
 
 use std::fmt;
 
@@ -110,6 +111,16 @@ impl Signal {
         }
     }
 
+    /// Where the signal goes over OTLP when no variable says.
+    pub(crate) fn default_endpoint(self, protocol: Protocol) -> String {
+        match protocol {
+            Protocol::Grpc => "http://localhost:4317".to_owned(),
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                format!("http://localhost:4318{}", self.http_path())
+            }
+        }
+    }
+
     fn timeout_var(self) -> &'static str {
         match self {
             Self::Traces => "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
@@ -135,6 +146,17 @@ pub struct Propagators {
     pub baggage: bool,
 }
 
+/// Where a signal's OTLP exporter sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtlpEndpoint {
+    pub url: String,
+    /// The variable that named it; `None` for the default.
+    pub variable: Option<&'static str>,
+}
+
+/// The general endpoint variable, which every signal falls back to.
+const GENERAL_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
 /// Everything wasmlens decided from the environment.
 #[derive(Clone, Debug)]
 pub struct TelemetryConfig {
@@ -150,6 +172,8 @@ pub struct TelemetryConfig {
     /// Where the Prometheus exporter listens: `OTEL_EXPORTER_PROMETHEUS_HOST` and
     /// `_PORT` (default `localhost:9464`), or `--metrics-listen`.
     pub prometheus_listen: String,
+    /// Each signal's OTLP endpoint (traces, metrics, logs), where it is exported over OTLP.
+    pub otlp_endpoints: [Option<OtlpEndpoint>; 3],
     /// Problems found while reading, one line each, to be reported once.
     pub problems: Vec<String>,
 }
@@ -168,12 +192,19 @@ impl TelemetryConfig {
             problems: Vec::new(),
         };
         let disabled = reader.bool("OTEL_SDK_DISABLED", false);
-        let any_endpoint = reader.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+        let any_endpoint = reader.get(GENERAL_ENDPOINT_VAR).is_some();
 
         let mut signals = Signal::ALL.map(|signal| reader.exporters(signal, any_endpoint));
         if disabled {
             signals = [Vec::new(), Vec::new(), Vec::new()];
         }
+        let otlp_endpoints = Signal::ALL.map(|signal| {
+            let protocol = signals[signal as usize].iter().find_map(|e| match e {
+                Exporter::Otlp(protocol) => Some(*protocol),
+                _ => None,
+            })?;
+            Some(reader.otlp_endpoint(signal, protocol))
+        });
         let [traces, metrics, logs] = signals;
 
         let propagators = reader.propagators();
@@ -226,8 +257,14 @@ impl TelemetryConfig {
             http_dup_semconv,
             histogram_aggregation,
             prometheus_listen,
+            otlp_endpoints,
             problems: reader.problems,
         }
+    }
+
+    /// Where `signal` goes over OTLP, if it does.
+    pub fn otlp_endpoint(&self, signal: Signal) -> Option<&OtlpEndpoint> {
+        self.otlp_endpoints[signal as usize].as_ref()
     }
 
     /// `--metrics-listen ADDR`: serve Prometheus metrics at ADDR, beside whatever else the
@@ -381,6 +418,35 @@ impl Reader<'_> {
         exporters
     }
 
+    /// As the specification (and opentelemetry-otlp) resolves it: the signal's own
+    /// variable as given; else the general one, with `/v1/<signal>` appended for HTTP;
+    /// else the default.
+    fn otlp_endpoint(&self, signal: Signal, protocol: Protocol) -> OtlpEndpoint {
+        if let Some(url) = self.get(signal.endpoint_var()) {
+            return OtlpEndpoint {
+                url: url.trim().to_owned(),
+                variable: Some(signal.endpoint_var()),
+            };
+        }
+        let Some(base) = self.get(GENERAL_ENDPOINT_VAR) else {
+            return OtlpEndpoint {
+                url: signal.default_endpoint(protocol),
+                variable: None,
+            };
+        };
+        let base = base.trim();
+        let url = match protocol {
+            Protocol::Grpc => base.to_owned(),
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                format!("{}{}", base.trim_end_matches('/'), signal.http_path())
+            }
+        };
+        OtlpEndpoint {
+            url,
+            variable: Some(GENERAL_ENDPOINT_VAR),
+        }
+    }
+
     fn propagators(&mut self) -> Propagators {
         let default = Propagators {
             tracecontext: true,
@@ -439,6 +505,31 @@ mod tests {
         let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]);
         assert_eq!(c.traces, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
         assert_eq!(c.logs, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+    }
+
+    #[test]
+    fn endpoints_resolve_as_the_specification_says() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:9999/custom",
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+        ]);
+        let url = |signal| c.otlp_endpoint(signal).map(|e| e.url.as_str());
+        assert_eq!(url(Signal::Traces), Some("http://collector:4318/v1/traces"));
+        assert_eq!(url(Signal::Metrics), Some("http://collector:4318/"));
+        assert_eq!(url(Signal::Logs), Some("http://logs:9999/custom"));
+        let c = config(&[("OTEL_TRACES_EXPORTER", "otlp")]);
+        assert_eq!(
+            c.otlp_endpoint(Signal::Traces),
+            Some(&OtlpEndpoint {
+                url: "http://localhost:4318/v1/traces".to_owned(),
+                variable: None
+            })
+        );
+        assert_eq!(c.otlp_endpoint(Signal::Metrics), None);
     }
 
     #[test]

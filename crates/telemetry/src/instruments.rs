@@ -1,7 +1,6 @@
-//! The metric instruments of the contract, created once per process, and what their
+//! The metric instruments of the contract, created once per pipeline, and what their
 //! observable gauges read at export time.
 
-use crate::Telemetry;
 use crate::names::{attr, metric};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, UpDownCounter};
@@ -90,11 +89,9 @@ pub struct Instruments {
 }
 
 impl Instruments {
-    /// Creates the instruments on `telemetry`'s meter. The observable gauges are
-    /// registered only where metrics go somewhere (the SDK refuses them otherwise).
-    pub fn new(telemetry: &Telemetry) -> Self {
-        let meter = telemetry.meter();
-        let observe = telemetry.metrics_enabled();
+    /// Creates the instruments on `meter`. The observable gauges are registered only
+    /// where metrics go somewhere (`observe`; the SDK refuses them otherwise).
+    pub(crate) fn new(meter: &opentelemetry::metrics::Meter, observe: bool) -> Self {
         let seconds = |name: &'static str, description: &'static str, buckets: &[f64]| {
             meter
                 .f64_histogram(name)

@@ -4,9 +4,11 @@
 
 pub mod config;
 pub mod events;
+mod exporters;
 mod guest_log;
 #[cfg(target_os = "linux")]
 mod host_metrics;
+mod http_method;
 pub mod ids;
 mod instruments;
 pub mod names;
@@ -14,11 +16,13 @@ mod pipeline;
 mod prometheus;
 pub mod propagation;
 mod resource;
+mod subscriber;
 
-pub use config::{Exporter, HistogramAggregation, Protocol, Signal, TelemetryConfig};
+pub use config::{Exporter, HistogramAggregation, OtlpEndpoint, Protocol, Signal, TelemetryConfig};
 pub use guest_log::{GuestLogEmitter, GuestStream};
+pub use http_method::KnownMethod;
 pub use instruments::{
     ComponentGauges, INSTANTIATION_DURATION_BUCKETS, Instruments, REQUEST_DURATION_BUCKETS,
 };
 pub use opentelemetry_http::HeaderInjector;
-pub use pipeline::{InitOptions, Telemetry};
+pub use pipeline::Telemetry;

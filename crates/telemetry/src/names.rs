@@ -123,6 +123,62 @@ pub mod trigger {
 pub mod trigger_type {
     pub const HTTP: &str = "http";
     pub const CLI: &str = "cli";
+    /// A workload with HTTP routes and commands.
+    pub const HTTP_AND_CLI: &str = "http,cli";
+    /// A workload refused before its components were known.
+    pub const UNKNOWN: &str = "unknown";
+}
+
+/// Values of `function_name` and `operation`: the export an invocation calls.
+pub mod function {
+    pub const HTTP_HANDLE: &str = "wasi:http/incoming-handler.handle";
+    pub const CLI_RUN: &str = "wasi:cli/run.run";
+}
+
+/// Values of `error.type` for the host's own failures (a failed HTTP answer's is its
+/// status code, and a failed outgoing request's is wasi:http's error code).
+pub mod error_type {
+    /// A guest trapped.
+    pub const COMPONENT_TRAP: &str = "ComponentTrap";
+    /// A guest used up its fuel.
+    pub const FUEL_EXHAUSTED: &str = "FuelExhausted";
+    /// A guest ran past its timeout.
+    pub const TIMEOUT: &str = "Timeout";
+    /// A guest grew its memory past its limit.
+    pub const MEMORY_LIMIT_EXCEEDED: &str = "MemoryLimitExceeded";
+    /// A component could not be instantiated.
+    pub const INSTANTIATION_FAILURE: &str = "InstantiationFailure";
+    /// A workload's manifest or component was refused before anything ran.
+    pub const VALIDATION_ERROR: &str = "ValidationError";
+    /// A workload's listener could not be bound.
+    pub const LISTEN_FAILURE: &str = "ListenFailure";
+    /// A guest's outgoing request to a host it may not reach.
+    pub const HTTP_REQUEST_DENIED: &str = "HTTP-request-denied";
+}
+
+/// Values of `previous_state` and `new_state`: the states of a workload.
+pub mod workload_state {
+    pub const PENDING: &str = "pending";
+    pub const STARTING: &str = "starting";
+    pub const RUNNING: &str = "running";
+    pub const STOPPING: &str = "stopping";
+    pub const STOPPED: &str = "stopped";
+    pub const FAILED: &str = "failed";
+}
+
+/// Values of `shutdown_reason`: why a workload stopped.
+pub mod shutdown_reason {
+    pub const SIGINT: &str = "SIGINT";
+    pub const SIGTERM: &str = "SIGTERM";
+    /// Its commands finished and it serves nothing.
+    pub const COMPLETED: &str = "completed";
+    /// It failed while running.
+    pub const FAILED: &str = "failed";
+}
+
+/// Values of `url.scheme`.
+pub mod url_scheme {
+    pub const HTTP: &str = "http";
 }
 
 /// Values of `outcome`.

@@ -11,17 +11,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmlens_command::{Command, RunOutcome};
-use wasmlens_engine::{
-    FailureKind, GuestEnv, GuestFailure, Limits, Preopen, Runtime, RuntimeOptions, component_names,
-    parse_bytes, parse_duration,
+use wasmlens_telemetry::names::shutdown_reason;
+use wasmlens_telemetry::{Telemetry, TelemetryConfig, propagation};
+use wasmlens_workload::{
+    ComponentSpec, Grants, HostPattern, Limits, OutboundPolicy, Preopen, ServeOptions, Trigger,
+    WasiConfig, Workload, WorkloadSpec, component_names, parse_bytes, parse_duration,
 };
-use wasmlens_http::{
-    HostPattern, OutboundPolicy, ProxyComponent, ProxySpec, Route, ServeOptions, Server,
-};
-use wasmlens_telemetry::names::trigger_type;
-use wasmlens_telemetry::{InitOptions, Instruments, Telemetry, TelemetryConfig, propagation};
-use wasmlens_workload::lifecycle::{Lifecycle, State};
 
 const TELEMETRY_HELP: &str = "\
 Telemetry is configured with the standard OpenTelemetry variables, for example:
@@ -220,6 +215,42 @@ struct UpArgs {
     manifest: PathBuf,
 }
 
+impl ServerArgs {
+    fn options(&self) -> ServeOptions {
+        ServeOptions {
+            listen: self.listen,
+            max_concurrent_requests: self.max_concurrent_requests as usize,
+            max_header_bytes: self.max_request_header_size,
+            max_body_bytes: self.max_request_body_size as u64,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+impl GuestArgs {
+    /// What the guest is granted of WASI: `--env` and `--dir`.
+    fn wasi(&self, inherit_stdin: bool) -> WasiConfig {
+        let mut env = Vec::with_capacity(self.env.len());
+        for item in &self.env {
+            match item.split_once('=') {
+                Some((key, value)) => env.push((key.to_owned(), value.to_owned())),
+                None => match std::env::var(item) {
+                    Ok(value) => env.push((item.clone(), value)),
+                    Err(_) => tracing::warn!(
+                        "--env {item}: not set in the host's environment; the guest will not see it"
+                    ),
+                },
+            }
+        }
+        WasiConfig {
+            env,
+            dirs: self.dirs.clone(),
+            inherit_stdin,
+            ..WasiConfig::default()
+        }
+    }
+}
+
 /// `--propagate-to`: unset, every allowed host; `none`, no host; else these hosts.
 fn propagate_to(values: &[String]) -> anyhow::Result<Option<Vec<HostPattern>>> {
     if values.is_empty() {
@@ -270,17 +301,14 @@ fn main() {
 
 /// Starts the telemetry pipeline; `metrics_listen` adds a Prometheus endpoint.
 fn start_telemetry(
-    default_log_filter: &'static str,
+    default_log_filter: &str,
     metrics_listen: Option<&str>,
 ) -> anyhow::Result<Arc<Telemetry>> {
     let mut config = TelemetryConfig::from_env();
     if let Some(addr) = metrics_listen {
         config = config.with_metrics_listen(addr);
     }
-    Ok(Arc::new(Telemetry::init(
-        config,
-        InitOptions { default_log_filter },
-    )?))
+    Ok(Arc::new(Telemetry::init(config, default_log_filter)?))
 }
 
 /// Flushes everything recorded, off the async workers (the exporters block).
@@ -288,90 +316,39 @@ async fn stop_telemetry(telemetry: Arc<Telemetry>) {
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
 }
 
-fn guest_env(args: &GuestArgs, argv: Vec<String>, inherit_stdin: bool) -> GuestEnv {
-    let mut env = Vec::with_capacity(args.env.len());
-    for item in &args.env {
-        match item.split_once('=') {
-            Some((key, value)) => env.push((key.to_owned(), value.to_owned())),
-            None => match std::env::var(item) {
-                Ok(value) => env.push((item.clone(), value)),
-                Err(_) => tracing::warn!(
-                    "--env {item}: not set in the host's environment; the guest will not see it"
-                ),
-            },
-        }
-    }
-    GuestEnv {
-        args: argv,
-        env,
-        preopens: args.dirs.clone(),
-        inherit_stdin,
-    }
+/// The trace this process continues, if whoever started it said: TRACEPARENT and
+/// friends, or TRACECONTEXT as the containerd shim sets it.
+fn process_parent(telemetry: &Telemetry) -> opentelemetry::Context {
+    propagation::extract_from_env(telemetry.propagator(), |name| std::env::var(name).ok())
 }
 
-/// What a command asks to start: a workload of HTTP and CLI components.
-struct Plan {
-    id: String,
-    name: String,
-    /// Errors and log lines name the component (a manifest's have ids the user chose).
-    name_components: bool,
-    /// How the log names it: the component's path, or the workload and its manifest.
-    shown: String,
-    http: Vec<HttpPlan>,
-    cli: Vec<CliPlan>,
-}
-
-struct HttpPlan {
-    id: String,
-    path: PathBuf,
-    route: String,
-    env: GuestEnv,
-    limits: Limits,
-    outbound: OutboundPolicy,
-}
-
-struct CliPlan {
-    id: String,
-    path: PathBuf,
-    env: GuestEnv,
-    limits: Limits,
-}
-
-impl Plan {
-    fn trigger_type(&self) -> &'static str {
-        match (self.http.is_empty(), self.cli.is_empty()) {
-            (false, true) => trigger_type::HTTP,
-            (true, false) => trigger_type::CLI,
-            _ => "http,cli",
-        }
-    }
-
-    fn consume_fuel(&self) -> bool {
-        let http = self.http.iter().map(|c| &c.limits);
-        http.chain(self.cli.iter().map(|c| &c.limits))
-            .any(|limits| limits.fuel.is_some())
+/// A workload of the one component named on the command line.
+fn single(path: &std::path::Path, component: ComponentSpec, server: ServeOptions) -> WorkloadSpec {
+    WorkloadSpec {
+        id: component.id.clone(),
+        name: component.id.clone(),
+        shown: path.display().to_string(),
+        name_components: false,
+        components: vec![component],
+        server,
     }
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let telemetry = start_telemetry("warn,wasmlens::event=off", None)?;
-    let mut argv = vec![args.component.display().to_string()];
-    argv.extend(args.args.iter().cloned());
     let (id, _) = component_names(&args.component);
-    let plan = Plan {
-        id: id.clone(),
-        name: id.clone(),
-        name_components: false,
-        shown: args.component.display().to_string(),
-        http: Vec::new(),
-        cli: vec![CliPlan {
-            id,
-            path: args.component.clone(),
-            env: guest_env(&args.guest, argv, true),
-            limits: args.limits.limits(),
-        }],
+    let component = ComponentSpec {
+        id,
+        source: args.component.clone(),
+        trigger: Trigger::Cli { args: args.args },
+        limits: args.limits.limits(),
+        grants: Grants {
+            wasi: args.guest.wasi(true),
+            ..Grants::default()
+        },
     };
-    let result = start_workload(&telemetry, plan, None, std::future::pending()).await;
+    let spec = single(&args.component, component, ServeOptions::default());
+    let result = run_workload(&telemetry, spec, std::future::pending()).await;
     stop_telemetry(telemetry).await;
     let ended = result?;
     if let Some((path, failure)) = &ended.failure {
@@ -383,28 +360,25 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
-    let (id, _) = component_names(&args.component);
-    let plan = propagate_to(&args.propagate_to).map(|propagate| Plan {
-        id: id.clone(),
-        name: id.clone(),
-        name_components: false,
-        shown: args.component.display().to_string(),
-        http: vec![HttpPlan {
-            id,
-            path: args.component.clone(),
-            route: "/".to_owned(),
-            env: guest_env(
-                &args.guest,
-                vec![args.component.display().to_string()],
-                false,
-            ),
-            limits: args.limits.limits(),
-            outbound: OutboundPolicy::new(args.allow_outbound.clone(), propagate),
-        }],
-        cli: Vec::new(),
-    });
-    let result = match plan {
-        Ok(plan) => start_workload(&telemetry, plan, Some(&args.server), shutdown).await,
+    let result = match propagate_to(&args.propagate_to) {
+        Ok(propagate_to) => {
+            let (id, _) = component_names(&args.component);
+            let outbound = OutboundPolicy::new(args.allow_outbound, propagate_to);
+            let component = ComponentSpec {
+                id,
+                source: args.component.clone(),
+                trigger: Trigger::Http {
+                    route: "/".to_owned(),
+                },
+                limits: args.limits.limits(),
+                grants: Grants {
+                    wasi: args.guest.wasi(false),
+                    outbound_http: outbound,
+                },
+            };
+            let spec = single(&args.component, component, args.server.options());
+            run_workload(&telemetry, spec, shutdown).await
+        }
         Err(err) => Err(err),
     };
     stop_telemetry(telemetry).await;
@@ -414,294 +388,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
-    let result = async {
-        let plan = match manifest_plan(&args.manifest) {
-            Ok(plan) => plan,
-            Err(err) => {
-                // Refused before it had an id: the manifest names it.
-                let shown = args.manifest.display().to_string();
-                let instruments = Arc::new(Instruments::new(&telemetry));
-                let lifecycle = Lifecycle::begin(
-                    telemetry.clone(),
-                    instruments,
-                    &shown,
-                    &shown,
-                    "unknown",
-                    &process_parent(&telemetry),
-                );
-                lifecycle.failed(FailureKind::ValidationError.as_str(), &format!("{err:#}"));
-                return Err(err);
-            }
-        };
-        start_workload(&telemetry, plan, Some(&args.server), shutdown).await
-    }
-    .await;
+    let result = match wasmlens_workload::manifest::load(&args.manifest) {
+        Ok(mut spec) => {
+            spec.server = args.server.options();
+            run_workload(&telemetry, spec, shutdown).await
+        }
+        Err(err) => {
+            // Refused before it had an id: the manifest names it.
+            let shown = args.manifest.display().to_string();
+            let parent = process_parent(&telemetry);
+            wasmlens_workload::report_refused(&telemetry, &shown, &err, &parent);
+            Err(err)
+        }
+    };
     stop_telemetry(telemetry).await;
     result.map(|ended| ended.exit_code)
 }
 
-/// Reads a manifest into a plan, checking what the manifest alone cannot (host patterns).
-fn manifest_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
-    let workload = wasmlens_workload::load(path)?;
-    let mut http = Vec::new();
-    for (spec, route) in workload.http_components() {
-        let context = |err: anyhow::Error| anyhow::anyhow!("component {:?}: {err:#}", spec.id);
-        let hosts = |list: &[String]| -> anyhow::Result<Vec<HostPattern>> {
-            let parsed = list
-                .iter()
-                .map(|h| HostPattern::parse(h).map_err(anyhow::Error::msg));
-            parsed.collect::<anyhow::Result<_>>().map_err(context)
-        };
-        http.push(HttpPlan {
-            id: spec.id.clone(),
-            path: spec.source.clone(),
-            route: route.to_owned(),
-            env: GuestEnv {
-                args: vec![spec.source.display().to_string()],
-                env: spec.env.clone(),
-                preopens: spec.preopens.clone(),
-                inherit_stdin: false,
-            },
-            limits: spec.limits,
-            outbound: OutboundPolicy::new(
-                hosts(&spec.allowed_outbound_hosts)?,
-                spec.propagate_to.as_deref().map(hosts).transpose()?,
-            ),
-        });
-    }
-    let cli = workload
-        .cli_components()
-        .map(|(spec, args)| {
-            let mut argv = vec![spec.source.display().to_string()];
-            argv.extend(args.iter().cloned());
-            CliPlan {
-                id: spec.id.clone(),
-                path: spec.source.clone(),
-                env: GuestEnv {
-                    args: argv,
-                    env: spec.env.clone(),
-                    preopens: spec.preopens.clone(),
-                    inherit_stdin: false,
-                },
-                limits: spec.limits,
-            }
-        })
-        .collect();
-    Ok(Plan {
-        shown: format!("workload {:?} ({})", workload.name, path.display()),
-        id: workload.id,
-        name: workload.name,
-        name_components: true,
-        http,
-        cli,
-    })
-}
-
-/// The trace this process continues, if whoever started it said: TRACEPARENT and
-/// friends, or TRACECONTEXT as the containerd shim sets it.
-fn process_parent(telemetry: &Telemetry) -> opentelemetry::Context {
-    propagation::extract_from_env(telemetry.propagator(), |name| std::env::var(name).ok())
-}
-
-/// How a workload ended.
-struct Ended {
-    exit_code: i32,
-    /// The CLI component that failed (trapped or hit a limit), if one did.
-    failure: Option<(PathBuf, GuestFailure)>,
-}
-
-/// Starts a workload and goes through its lifecycle: loads its components, serves its
-/// routes (if it has any, until `shutdown`) and runs its commands once, then stops.
-async fn start_workload(
+/// Loads and starts the workload, stops it when `shutdown` resolves (with the signal's
+/// name as the reason), and says how it ended.
+async fn run_workload(
     telemetry: &Arc<Telemetry>,
-    plan: Plan,
-    server: Option<&ServerArgs>,
-    shutdown: impl Future<Output = &'static str>,
-) -> anyhow::Result<Ended> {
-    let instruments = Arc::new(Instruments::new(telemetry));
+    spec: WorkloadSpec,
+    shutdown: impl Future<Output = &'static str> + Send + 'static,
+) -> anyhow::Result<wasmlens_workload::Ended> {
     let parent = process_parent(telemetry);
-    let mut lifecycle = Lifecycle::begin(
-        telemetry.clone(),
-        instruments.clone(),
-        &plan.id,
-        &plan.name,
-        plan.trigger_type(),
-        &parent,
-    );
-    lifecycle.starting();
-    let loaded = load_workload(telemetry, &instruments, &plan, server).await;
-    let shutdown_timeout = server.map(|args| args.shutdown_timeout);
-    let (server, commands, _runtime) = match loaded {
-        Ok(loaded) => loaded,
-        Err((error_type, err)) => {
-            lifecycle.failed(error_type.as_str(), &format!("{err:#}"));
-            return Err(err);
-        }
-    };
-    lifecycle.running();
-
-    let run_commands = async {
-        let mut ended = Ended {
-            exit_code: 0,
-            failure: None,
-        };
-        for (command, env, path) in &commands {
-            // A command's own trace continues the process's, as under `wasmlens run`.
-            match command.run(env, &parent).await {
-                Ok(RunOutcome::Exited(0)) => {}
-                Ok(outcome @ RunOutcome::Exited(_)) => {
-                    if ended.exit_code == 0 {
-                        ended.exit_code = outcome.exit_code();
-                    }
-                }
-                Ok(RunOutcome::Failed(failure)) => {
-                    if ended.failure.is_none() {
-                        ended.exit_code = wasmlens_command::FAILURE_EXIT_CODE;
-                        ended.failure = Some((path.clone(), failure));
-                    }
-                }
-                Err(err) => {
-                    let failure = GuestFailure {
-                        kind: FailureKind::InstantiationFailure,
-                        message: format!("{err:#}"),
-                    };
-                    if ended.failure.is_none() {
-                        ended.exit_code = 1;
-                        ended.failure = Some((path.clone(), failure));
-                    }
-                }
-            }
-        }
-        ended
-    };
-    let ended = match server {
-        Some(server) => {
-            tracing::info!("serving {} on http://{}", plan.shown, server.local_addr());
-            // Commands still running at shutdown get the same time to finish as requests.
-            let stopping = tokio::sync::Notify::new();
-            let shutdown = async {
-                let signal = shutdown.await;
-                lifecycle.stopping(signal);
-                stopping.notify_one();
-            };
-            let grace = shutdown_timeout.unwrap_or_default();
-            let commands = async {
-                tokio::select! {
-                    ended = run_commands => ended,
-                    () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-                        tracing::warn!("shutdown timeout passed with commands still running");
-                        Ended { exit_code: 130, failure: None }
-                    }
-                }
-            };
-            let (took, ended) = tokio::join!(server.run(shutdown), commands);
-            tracing::info!("stopped in {took:?}; flushing telemetry");
-            ended
-        }
-        None => {
-            tokio::select! {
-                ended = run_commands => ended,
-                signal = shutdown => {
-                    lifecycle.stopping(signal);
-                    Ended { exit_code: 130, failure: None }
-                }
-            }
-        }
-    };
-    match (&ended.failure, plan.http.is_empty()) {
-        // A workload of commands failed when one of them did.
-        (Some((_, failure)), true) => lifecycle.failed(failure.kind.as_str(), &failure.to_string()),
-        _ => {
-            if lifecycle.state() == State::Running {
-                lifecycle.stopping("completed");
-            }
-            lifecycle.stopped();
-        }
-    }
+    let workload = Workload::load(telemetry.clone(), spec, parent).await?;
+    let running = workload.start();
+    let stop = running.stop_handle();
+    let signal = tokio::spawn(async move { stop.stop(shutdown.await) });
+    let ended = running.wait().await;
+    signal.abort();
     Ok(ended)
-}
-
-type Loaded = (Option<Server>, Vec<(Command, GuestEnv, PathBuf)>, Runtime);
-
-/// Compiles a workload's components and binds its listener. A failure says what kind
-/// of failure it was, for the workload's error event.
-async fn load_workload(
-    telemetry: &Arc<Telemetry>,
-    instruments: &Arc<Instruments>,
-    plan: &Plan,
-    server: Option<&ServerArgs>,
-) -> Result<Loaded, (FailureKind, anyhow::Error)> {
-    let invalid = |err: anyhow::Error| (FailureKind::ValidationError, err);
-    let runtime = Runtime::new(&RuntimeOptions {
-        consume_fuel: plan.consume_fuel(),
-        pooled_instances: server
-            .filter(|_| !plan.http.is_empty())
-            .map(|s| s.max_concurrent_requests),
-    })
-    .map_err(invalid)?;
-    let named = |id: &str, err: anyhow::Error| match plan.name_components {
-        true => anyhow::anyhow!("component {id:?}: {err:#}"),
-        false => err,
-    };
-    // A grant that cannot be given refuses the workload before anything is compiled.
-    let envs = plan.http.iter().map(|c| (&c.id, &c.env));
-    for (id, env) in envs.chain(plan.cli.iter().map(|c| (&c.id, &c.env))) {
-        env.check().map_err(|err| invalid(named(id, err)))?;
-    }
-    let mut routes = Vec::with_capacity(plan.http.len());
-    for component in &plan.http {
-        let spec = ProxySpec {
-            path: &component.path,
-            id: &component.id,
-            env: component.env.clone(),
-            limits: component.limits,
-            outbound: component.outbound.clone(),
-        };
-        let proxy = ProxyComponent::load(&runtime, spec, telemetry.clone(), instruments)
-            .map_err(|err| invalid(named(&component.id, err)))?;
-        if plan.name_components {
-            tracing::info!(
-                "{} -> component {:?} ({})",
-                component.route,
-                component.id,
-                component.path.display()
-            );
-        }
-        routes.push(Route {
-            prefix: component.route.clone(),
-            component: proxy,
-        });
-    }
-    let mut commands = Vec::with_capacity(plan.cli.len());
-    for component in &plan.cli {
-        let command = Command::load(
-            &runtime,
-            &component.path,
-            &component.id,
-            component.limits,
-            telemetry.clone(),
-            instruments,
-        )
-        .map_err(|err| invalid(named(&component.id, err)))?;
-        commands.push((command, component.env.clone(), component.path.clone()));
-    }
-    let server = match (server, routes.is_empty()) {
-        (Some(args), false) => {
-            let options = ServeOptions {
-                listen: args.listen,
-                max_concurrent_requests: args.max_concurrent_requests as usize,
-                max_header_bytes: args.max_request_header_size,
-                max_body_bytes: args.max_request_body_size as u64,
-                shutdown_timeout: args.shutdown_timeout,
-            };
-            let server = Server::bind(routes, telemetry.clone(), instruments.clone(), options)
-                .await
-                .map_err(|err| (FailureKind::ListenFailure, err))?;
-            Some(server)
-        }
-        _ => None,
-    };
-    Ok((server, commands, runtime))
 }
 
 /// Watches for SIGINT and SIGTERM from the moment it is called, so that a signal that
@@ -713,8 +431,8 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
     let mut terminate = signal(SignalKind::terminate())?;
     Ok(async move {
         let name = tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => shutdown_reason::SIGINT,
+            _ = terminate.recv() => shutdown_reason::SIGTERM,
         };
         tracing::info!("{name} received");
         name

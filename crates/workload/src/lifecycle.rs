@@ -7,11 +7,11 @@ use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 use std::time::Instant;
-use wasmlens_telemetry::names::{attr, span};
-use wasmlens_telemetry::{Instruments, Telemetry, events};
+use wasmlens_telemetry::names::{attr, shutdown_reason, span, workload_state};
+use wasmlens_telemetry::{Telemetry, events};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Pending,
     Starting,
     Running,
@@ -23,20 +23,19 @@ pub enum State {
 impl State {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Pending => "pending",
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
+            Self::Pending => workload_state::PENDING,
+            Self::Starting => workload_state::STARTING,
+            Self::Running => workload_state::RUNNING,
+            Self::Stopping => workload_state::STOPPING,
+            Self::Stopped => workload_state::STOPPED,
+            Self::Failed => workload_state::FAILED,
         }
     }
 }
 
 /// One workload's lifecycle. Created pending, inside its `WorkloadStart` span.
-pub struct Lifecycle {
+pub(crate) struct Lifecycle {
     telemetry: Arc<Telemetry>,
-    instruments: Arc<Instruments>,
     id: String,
     state: State,
     /// The span of the current phase: `WorkloadStart`, then `WorkloadStop`.
@@ -50,7 +49,6 @@ impl Lifecycle {
     /// A workload about to start: `trigger_type` is `http`, `cli`, or both, comma-separated.
     pub fn begin(
         telemetry: Arc<Telemetry>,
-        instruments: Arc<Instruments>,
         id: &str,
         name: &str,
         trigger_type: &str,
@@ -70,7 +68,6 @@ impl Lifecycle {
             phase: parent.with_span(start),
             parent: parent.clone(),
             telemetry,
-            instruments,
             id: id.to_owned(),
             state: State::Pending,
             stop_started: None,
@@ -79,11 +76,6 @@ impl Lifecycle {
 
     pub fn state(&self) -> State {
         self.state
-    }
-
-    /// The current phase's span (`WorkloadStart` or `WorkloadStop`), for work done in it.
-    pub fn context(&self) -> &Context {
-        &self.phase
     }
 
     fn transition(&mut self, to: State) {
@@ -106,7 +98,8 @@ impl Lifecycle {
             from.as_str(),
             to.as_str(),
         );
-        self.instruments.workload_state_transitions.add(
+        let instruments = self.telemetry.instruments();
+        instruments.workload_state_transitions.add(
             1,
             &[
                 KeyValue::new(attr::PREVIOUS_STATE, from.as_str()),
@@ -125,7 +118,7 @@ impl Lifecycle {
     /// Starting to running: it serves, or runs its commands. Ends `WorkloadStart`.
     pub fn running(&mut self) {
         self.transition(State::Running);
-        self.instruments.workloads_running(1);
+        self.telemetry.instruments().workloads_running(1);
         self.phase.span().end();
     }
 
@@ -155,7 +148,7 @@ impl Lifecycle {
     /// A running workload that fails stops first, with `shutdown_reason` `failed`.
     pub fn failed(mut self, error_type: &'static str, message: &str) {
         if self.state == State::Running {
-            self.stopping("failed");
+            self.stopping(shutdown_reason::FAILED);
         }
         let was_running = self.state == State::Stopping;
         let what = events::Failed::Workload(&self.id);
@@ -169,7 +162,7 @@ impl Lifecycle {
     }
 
     fn end_stop(&mut self) {
-        self.instruments.workloads_running(-1);
+        self.telemetry.instruments().workloads_running(-1);
         let span = self.phase.span();
         if let Some(started) = self.stop_started {
             let ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -2,24 +2,23 @@
 //! answers (413, 500) when the guest cannot give one.
 
 use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
-use crate::metrics::{HttpMetrics, KnownMethod};
-use crate::outbound::OutboundHooks;
-use crate::proxy::{ProxyComponent, ProxyState, Request as GuestRequest};
+use crate::metrics::HttpMetrics;
+use crate::proxy::ProxyComponent;
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, StringValue};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use wasmlens_engine::{GuestFailure, GuestOutput, GuestState, Passthrough, new_store};
-use wasmlens_telemetry::names::{attr, span};
-use wasmlens_telemetry::{GuestLogEmitter, GuestStream, Instruments, Telemetry};
-use wasmlens_telemetry::{ids, propagation};
+use wasmlens_engine::GuestFailure;
+use wasmlens_host::Nesting;
+use wasmlens_telemetry::names::{attr, span, url_scheme};
+use wasmlens_telemetry::{KnownMethod, Telemetry, propagation};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -41,7 +40,6 @@ struct Routed {
     component: ProxyComponent,
     /// `http.route`: `/api/*`, or `/*` for `/`.
     route_attr: KeyValue,
-    guest_logs: Option<GuestLogEmitter>,
 }
 
 impl Routed {
@@ -58,7 +56,6 @@ pub struct Handler {
     /// Longest prefix first, so the most specific route wins.
     routes: Vec<Routed>,
     telemetry: Arc<Telemetry>,
-    instruments: Arc<Instruments>,
     metrics: Arc<HttpMetrics>,
     limits: RequestLimits,
     permits: Arc<Semaphore>,
@@ -70,7 +67,6 @@ impl Handler {
     pub(crate) fn new(
         routes: Vec<Route>,
         telemetry: Arc<Telemetry>,
-        instruments: Arc<Instruments>,
         limits: RequestLimits,
         max_concurrent_requests: usize,
         drain: mpsc::Sender<()>,
@@ -79,22 +75,18 @@ impl Handler {
             .into_iter()
             .map(|Route { prefix, component }| {
                 let template = format!("{}/*", prefix.trim_end_matches('/'));
-                let guest_logs = telemetry.logger().map(|logger| {
-                    GuestLogEmitter::new(logger.clone(), component.telemetry.id.clone())
-                });
                 // Shared, not copied: cloning it per request costs a reference count.
                 let template = opentelemetry::StringValue::from(Arc::<str>::from(template));
                 Routed {
                     route_attr: KeyValue::new(attr::HTTP_ROUTE, template),
                     prefix,
                     component,
-                    guest_logs,
                 }
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         let metrics = HttpMetrics::new(
-            instruments.clone(),
+            telemetry.clone(),
             routes.iter().map(|r| r.route_attr.clone()),
         );
         Handler {
@@ -102,7 +94,6 @@ impl Handler {
             metrics: Arc::new(metrics),
             permits: Arc::new(Semaphore::new(max_concurrent_requests)),
             telemetry,
-            instruments,
             limits,
             drain,
         }
@@ -230,55 +221,6 @@ impl Handler {
             .await
             .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, None))?;
 
-        let routed = &self.routes[route];
-        let component = &routed.component;
-        let stdout = GuestOutput::new(
-            GuestStream::Stdout,
-            Passthrough::Lines,
-            routed.guest_logs.clone(),
-        );
-        let stderr = GuestOutput::new(
-            GuestStream::Stderr,
-            Passthrough::Lines,
-            routed.guest_logs.clone(),
-        );
-        let internal = |err: anyhow::Error| {
-            tracing::error!("cannot prepare the guest: {err:#}");
-            (StatusCode::INTERNAL_SERVER_ERROR, None)
-        };
-        // The guest's TRACEPARENT names its ComponentInvocation span, which starts only
-        // after instantiation: its id is drawn now and given to the span then.
-        let invocation_id = ids::new_span_id();
-        let host_env = match self.telemetry.config().propagators.tracecontext {
-            true => {
-                let request_span = cx.span();
-                let request = request_span.span_context();
-                let invocation = SpanContext::new(
-                    request.trace_id(),
-                    invocation_id,
-                    request.trace_flags(),
-                    false,
-                    request.trace_state().clone(),
-                );
-                propagation::guest_env(&invocation)
-            }
-            false => Vec::new(),
-        };
-        let wasi = component
-            .env
-            .wasi_ctx(&host_env, stdout, stderr)
-            .map_err(internal)?;
-        let limits = component.limits();
-        let state = ProxyState::new(
-            GuestState::new(wasi, limits, component.telemetry.gauges()),
-            OutboundHooks::new(
-                component.outbound.clone(),
-                self.telemetry.clone(),
-                self.instruments.clone(),
-            ),
-        );
-        let mut store = new_store(component.engine(), state, limits).map_err(internal)?;
-
         let request = request.map(|body| {
             http_body_util::Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX))
                 .map_err(move |err| match err.downcast::<hyper::Error>() {
@@ -287,32 +229,23 @@ impl Handler {
                 })
         });
         let (sender, receiver) = oneshot::channel();
-        let wasm_error = |err: wasmtime::Error| internal(anyhow::anyhow!("{err:#}"));
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)
-            .map_err(wasm_error)?;
-        let response = store
-            .data_mut()
-            .http()
-            .new_response_outparam(sender)
-            .map_err(wasm_error)?;
-
-        let invocation = GuestRequest {
-            store,
-            request,
-            response,
-            parent: cx.clone(),
-            span_id: invocation_id,
-        };
         let drain = self.drain.clone();
         let this = self.clone();
+        let parent = cx.clone();
         let guest = tokio::spawn(
             async move {
                 let _permit = permit;
                 let _drain = drain;
-                this.routes[route].component.invoke(invocation).await
+                let component = &this.routes[route].component;
+                let nesting = Nesting::InstanceBeforeInvocation;
+                let handled = component.invoke(&parent, nesting, async |store, proxy| {
+                    let http = &mut store.data_mut().http();
+                    let request = http.new_incoming_request(Scheme::Http, request)?;
+                    let response = http.new_response_outparam(sender)?;
+                    let handler = proxy.wasi_http_incoming_handler();
+                    handler.call_handle(store, request, response).await
+                });
+                handled.await.err()
             }
             .with_context(cx),
         );
@@ -353,7 +286,7 @@ impl Handler {
         attrs.extend([
             KeyValue::new(attr::HTTP_REQUEST_METHOD, method.name()),
             KeyValue::new(attr::URL_PATH, path.to_owned()),
-            KeyValue::new(attr::URL_SCHEME, "http"),
+            KeyValue::new(attr::URL_SCHEME, url_scheme::HTTP),
             KeyValue::new(attr::SERVER_ADDRESS, server_address.clone()),
             KeyValue::new(attr::SERVER_PORT, i64::from(server_port)),
             KeyValue::new(

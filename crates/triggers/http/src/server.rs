@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use wasmlens_telemetry::{Instruments, Telemetry};
+use wasmlens_telemetry::Telemetry;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -27,6 +27,19 @@ pub struct ServeOptions {
     pub shutdown_timeout: Duration,
 }
 
+impl Default for ServeOptions {
+    /// What `wasmlens serve` does without flags.
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_concurrent_requests: 1000,
+            max_header_bytes: 64 << 10,
+            max_body_bytes: 16 << 20,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub struct Server {
     listener: TcpListener,
     handler: Arc<Handler>,
@@ -40,7 +53,6 @@ impl Server {
     pub async fn bind(
         routes: Vec<Route>,
         telemetry: Arc<Telemetry>,
-        instruments: Arc<Instruments>,
         options: ServeOptions,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(options.listen)
@@ -50,7 +62,6 @@ impl Server {
         let handler = Arc::new(Handler::new(
             routes,
             telemetry,
-            instruments,
             RequestLimits {
                 max_body_bytes: options.max_body_bytes,
             },

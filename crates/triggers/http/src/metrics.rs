@@ -3,42 +3,11 @@
 //! is seen: a request's measurements then go straight to their series, where the SDK
 //! would otherwise hash the attributes and look them up for each one.
 
-use http::Method;
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
 use opentelemetry::{KeyValue, StringValue};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
-use wasmlens_telemetry::Instruments;
-use wasmlens_telemetry::names::attr;
-
-/// `http.request.method` as the conventions want it: one of the known methods, else
-/// `_OTHER`, so that a client cannot blow up the cardinality of the metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct KnownMethod(u8);
-
-const METHODS: [&str; 10] = [
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
-];
-
-impl KnownMethod {
-    pub fn of(method: &Method) -> Self {
-        KnownMethod(match *method {
-            Method::GET => 0,
-            Method::POST => 1,
-            Method::PUT => 2,
-            Method::DELETE => 3,
-            Method::HEAD => 4,
-            Method::OPTIONS => 5,
-            Method::PATCH => 6,
-            Method::CONNECT => 7,
-            Method::TRACE => 8,
-            _ => 9,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        METHODS[usize::from(self.0)]
-    }
-}
+use wasmlens_telemetry::names::{attr, url_scheme};
+use wasmlens_telemetry::{KnownMethod, Telemetry};
 
 /// Attribute sets bound per route: enough for the answers a route gives day to day
 /// (`GET 200`, `GET 304`, `POST 201`, a failure or two). The rarer ones go through the
@@ -48,9 +17,9 @@ const MAX_BOUND_PER_ROUTE: usize = 16;
 
 /// The server's metrics, shared by its requests.
 pub(crate) struct HttpMetrics {
-    instruments: Arc<Instruments>,
+    telemetry: Arc<Telemetry>,
     /// `http.server.active_requests` by method.
-    active: [OnceLock<BoundUpDownCounter<i64>>; METHODS.len()],
+    active: [OnceLock<BoundUpDownCounter<i64>>; KnownMethod::COUNT],
     /// One per route, in the order of the handler's routes, then one for the requests
     /// no route serves.
     answered: Vec<Answered>,
@@ -83,7 +52,7 @@ pub(crate) struct Answer<'a> {
 
 impl HttpMetrics {
     /// `routes`: each route's `http.route`, in the handler's order.
-    pub fn new(instruments: Arc<Instruments>, routes: impl Iterator<Item = KeyValue>) -> Self {
+    pub fn new(telemetry: Arc<Telemetry>, routes: impl Iterator<Item = KeyValue>) -> Self {
         let answered = routes
             .map(Some)
             .chain([None])
@@ -93,10 +62,14 @@ impl HttpMetrics {
             })
             .collect();
         HttpMetrics {
-            instruments,
+            telemetry,
             active: Default::default(),
             answered,
         }
+    }
+
+    fn instruments(&self) -> &wasmlens_telemetry::Instruments {
+        self.telemetry.instruments()
     }
 
     /// Counts a request in `http.server.active_requests` until the guard is dropped.
@@ -109,10 +82,11 @@ impl HttpMetrics {
     }
 
     fn active(&self, method: KnownMethod) -> &BoundUpDownCounter<i64> {
-        self.active[usize::from(method.0)].get_or_init(|| {
-            self.instruments.http_server_active_requests.bind(&[
+        self.active[method.index()].get_or_init(|| {
+            let instruments = self.telemetry.instruments();
+            instruments.http_server_active_requests.bind(&[
                 KeyValue::new(attr::HTTP_REQUEST_METHOD, method.name()),
-                KeyValue::new(attr::URL_SCHEME, "http"),
+                KeyValue::new(attr::URL_SCHEME, url_scheme::HTTP),
             ])
         })
     }
@@ -151,8 +125,8 @@ impl HttpMetrics {
                         method,
                         status: answer.status,
                         error_type: answer.error_type.cloned(),
-                        requests: self.instruments.http_requests.bind(&attrs[..counted]),
-                        duration: self.instruments.http_server_request_duration.bind(attrs),
+                        requests: self.instruments().http_requests.bind(&attrs[..counted]),
+                        duration: self.instruments().http_server_request_duration.bind(attrs),
                     });
                 bound.push(series);
             }
@@ -161,7 +135,7 @@ impl HttpMetrics {
             }
         }
         answered.with_attributes(method, &answer, |attrs, counted| {
-            let instruments = &self.instruments;
+            let instruments = self.instruments();
             instruments
                 .http_server_request_duration
                 .record(answer.seconds, attrs);
@@ -181,7 +155,7 @@ impl Answered {
     ) -> R {
         let method = KeyValue::new(attr::HTTP_REQUEST_METHOD, method.name());
         let status = KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(answer.status));
-        let scheme = KeyValue::new(attr::URL_SCHEME, "http");
+        let scheme = KeyValue::new(attr::URL_SCHEME, url_scheme::HTTP);
         let error = answer
             .error_type
             .map(|e| KeyValue::new(attr::ERROR_TYPE, e.clone()));

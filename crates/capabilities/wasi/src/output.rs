@@ -14,9 +14,10 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 const MAX_LINE: usize = 16 * 1024;
 
 /// How a guest's output also reaches the host's own stream of the same name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Passthrough {
     /// Not at all: log records only.
+    #[default]
     None,
     /// Byte for byte, as written (a CLI run: prompts without a newline, binary output).
     Raw,

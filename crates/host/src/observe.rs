@@ -1,29 +1,26 @@
-//! The spans, metrics and events around instantiating and invoking one component,
-//! shared by `run` and `serve`. Everything that does not change per invocation (the
-//! attribute sets above all) is built once, when the component is loaded.
+//! The spans, metrics and events around instantiating and invoking one component.
+//! Everything that does not change per invocation (the attribute sets above all) is
+//! built once, when the component is loaded. Only [`crate::HostComponent::invoke`] calls
+//! these, in the one order the contract describes.
 
-use crate::failure::{FailureKind, GuestFailure};
-use crate::limits::Limits;
-use crate::runtime::Runtime;
-use crate::state::HasGuestState;
+use crate::state::HostState;
 use opentelemetry::metrics::{BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use wasmlens_engine::{FailureKind, GuestFailure, Limits};
 use wasmlens_telemetry::names::{attr, outcome, span};
-use wasmlens_telemetry::{ComponentGauges, Instruments, Telemetry, events};
+use wasmlens_telemetry::{ComponentGauges, Telemetry, events};
 use wasmtime::Store;
 
 /// A limit counts as approached at this share of it.
 const WARNING_SHARE: f64 = 0.8;
 
 /// What telemetry knows of one loaded component.
-pub struct ComponentTelemetry {
-    pub id: Arc<str>,
-    trigger: &'static str,
-    function_name: &'static str,
+pub(crate) struct ComponentTelemetry {
+    id: Arc<str>,
     telemetry: Arc<Telemetry>,
     gauges: Arc<ComponentGauges>,
     limits: Limits,
@@ -53,20 +50,27 @@ struct BoundMetrics {
 /// How a component is invoked: the `faas.trigger` of its invocations and the export
 /// they call (`function_name`).
 #[derive(Clone, Copy, Debug)]
-pub struct Invoked {
+pub(crate) struct Invoked {
     pub trigger: &'static str,
     pub function_name: &'static str,
 }
 
 /// An instantiation under way: its span and clock.
-pub struct Instantiation {
+pub(crate) struct Instantiation {
     pub cx: Context,
-    pub coldstart: bool,
     started: Instant,
 }
 
+/// What one invocation used of its limits.
+struct ResourcesUsed {
+    /// Fuel consumed and remaining, where the engine meters it.
+    fuel: Option<(u64, u64)>,
+    /// The instance's peak linear memory, in bytes.
+    memory_peak: u64,
+}
+
 /// An invocation under way: its span and clock.
-pub struct Invocation {
+pub(crate) struct Invocation {
     pub cx: Context,
     started: Instant,
 }
@@ -74,7 +78,7 @@ pub struct Invocation {
 /// Holds one place in `wasmtime.instances.active` for as long as its instance's store
 /// lives: the store owns it, so it is given back however the guest ends (a return, a
 /// trap, a timeout, or a panic unwinding the task).
-pub struct ActiveInstance(BoundUpDownCounter<i64>);
+pub(crate) struct ActiveInstance(BoundUpDownCounter<i64>);
 
 impl Drop for ActiveInstance {
     fn drop(&mut self) {
@@ -84,21 +88,21 @@ impl Drop for ActiveInstance {
 
 impl ComponentTelemetry {
     /// `id` names the component in its workload; `name` is its file name; `invoked` says
-    /// how it is called. Its metrics are bound to their attribute sets here.
+    /// how it is called; `meters_fuel`, whether the engine counts fuel. Its metrics are
+    /// bound to their attribute sets here.
     pub fn new(
-        id: &str,
+        id: Arc<str>,
         name: &str,
         invoked: Invoked,
-        runtime: &Runtime,
+        meters_fuel: bool,
         telemetry: Arc<Telemetry>,
-        instruments: &Instruments,
         limits: Limits,
     ) -> Self {
         let Invoked {
             trigger,
             function_name,
         } = invoked;
-        let id: Arc<str> = id.into();
+        let instruments = telemetry.instruments();
         // Shared, not copied: cloning these attributes costs a reference count.
         let id_value = || Value::from(StringValue::from(id.clone()));
         let name_value = Value::from(StringValue::from(Arc::<str>::from(name)));
@@ -137,14 +141,13 @@ impl ComponentTelemetry {
             instances_active: instruments.instances_active.bind(&wasmtime_id),
             // A bound series is exported from the start (at zero): fuel only where it is
             // metered, the remaining fuel only where there is a budget.
-            fuel_consumed: runtime
-                .meters_fuel()
-                .then(|| instruments.fuel_consumed.bind(&wasmtime_id)),
+            fuel_consumed: meters_fuel.then(|| instruments.fuel_consumed.bind(&wasmtime_id)),
             fuel_remaining: limits
                 .fuel
                 .map(|_| instruments.fuel_remaining.bind(&wasmtime_id)),
         };
         let gauges = instruments.register_component(&id, limits.max_memory.map(|m| m as u64));
+        let cold = AtomicBool::new(true);
         ComponentTelemetry {
             instantiation_span_attrs: vec![
                 KeyValue::new(attr::COMPONENT_ID, id_value()),
@@ -157,9 +160,7 @@ impl ComponentTelemetry {
                 KeyValue::new(attr::FAAS_TRIGGER, trigger),
             ],
             metrics,
-            cold: AtomicBool::new(true),
-            trigger,
-            function_name,
+            cold,
             telemetry,
             gauges,
             limits,
@@ -167,20 +168,9 @@ impl ComponentTelemetry {
         }
     }
 
-    pub fn trigger(&self) -> &'static str {
-        self.trigger
-    }
-
-    pub fn function_name(&self) -> &'static str {
-        self.function_name
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    pub fn telemetry(&self) -> &Arc<Telemetry> {
-        &self.telemetry
+    /// Its id in the workload (`component_id`).
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
     }
 
     /// The gauges this component's instances count their memory towards.
@@ -188,9 +178,14 @@ impl ComponentTelemetry {
         self.gauges.clone()
     }
 
+    /// Whether the next instance is the process's first of this component; the
+    /// instances after it are not.
+    pub fn take_coldstart(&self) -> bool {
+        self.cold.swap(false, Ordering::Relaxed)
+    }
+
     /// Starts `ComponentInstantiation` under `parent`.
-    pub fn start_instantiation(&self, parent: &Context) -> Instantiation {
-        let coldstart = self.cold.swap(false, Ordering::Relaxed);
+    pub fn start_instantiation(&self, parent: &Context, coldstart: bool) -> Instantiation {
         let tracer = self.telemetry.tracer();
         let mut builder = tracer
             .span_builder(span::COMPONENT_INSTANTIATION)
@@ -204,45 +199,46 @@ impl ComponentTelemetry {
         }
         Instantiation {
             cx: parent.with_span(builder.start_with_context(tracer, parent)),
-            coldstart,
             started: Instant::now(),
         }
     }
 
-    /// Ends `ComponentInstantiation` with wasmtime's `result` and records its duration.
-    /// A new instance counts as created and active until its store is dropped; a failure
-    /// is classified and reported on the span.
-    pub fn end_instantiation<T: HasGuestState, I>(
+    /// Ends `ComponentInstantiation`: the instance in `store` exists. It counts as
+    /// created, and as active until its store is dropped.
+    pub fn instantiated(
         &self,
         instantiation: Instantiation,
-        store: &mut Store<T>,
-        result: wasmtime::Result<I>,
-    ) -> Result<I, GuestFailure> {
+        coldstart: bool,
+        store: &mut Store<HostState>,
+    ) {
+        self.record_instantiation(&instantiation, coldstart);
+        let metrics = &self.metrics;
+        metrics.instances_created.add(1);
+        metrics.instances_active.add(1);
+        store.data_mut().active = Some(ActiveInstance(metrics.instances_active.clone()));
+        instantiation.cx.span().end();
+    }
+
+    /// Ends `ComponentInstantiation` with the failure, reported on its span.
+    pub fn instantiation_failed(
+        &self,
+        instantiation: Instantiation,
+        coldstart: bool,
+        failure: &GuestFailure,
+    ) {
+        self.record_instantiation(&instantiation, coldstart);
+        self.report_failure(&instantiation.cx, failure);
+        instantiation.cx.span().end();
+    }
+
+    fn record_instantiation(&self, instantiation: &Instantiation, coldstart: bool) {
         let elapsed = instantiation.started.elapsed().as_secs_f64();
         let metrics = &self.metrics;
         metrics.wasmtime_instantiation.record(elapsed);
-        match instantiation.coldstart {
+        match coldstart {
             true => metrics.instantiation_cold.record(elapsed),
             false => metrics.instantiation_warm.record(elapsed),
         }
-        let cx = &instantiation.cx;
-        let result = match result {
-            Ok(instance) => {
-                metrics.instances_created.add(1);
-                metrics.instances_active.add(1);
-                let active = ActiveInstance(metrics.instances_active.clone());
-                store.data_mut().guest_state().instance = Some(active);
-                Ok(instance)
-            }
-            Err(err) => {
-                tracing::debug!("instantiation failed: {err:?}");
-                let failure = GuestFailure::classify(&err, true);
-                self.report_failure(cx, &failure);
-                Err(failure)
-            }
-        };
-        cx.span().end();
-        result
     }
 
     /// Starts `ComponentInvocation` under `parent`: kind server when it is the entry into
@@ -291,60 +287,30 @@ impl ComponentTelemetry {
 
     /// Ends `ComponentInvocation` with its resource summary (fuel, peak memory,
     /// duration), the 80 % warnings, and the failure if there was one; counts it as ok
-    /// or not and records its duration and fuel.
-    pub fn end_invocation<T: HasGuestState>(
+    /// or not and records its duration and fuel. Without a `store` (its instance could
+    /// not be made) there is no resource summary.
+    pub fn end_invocation(
         &self,
         invocation: Invocation,
-        store: &mut Store<T>,
+        store: Option<&mut Store<HostState>>,
         failure: Option<&GuestFailure>,
         ok: bool,
     ) {
-        let elapsed = invocation.started.elapsed();
-        let seconds = elapsed.as_secs_f64();
+        let seconds = invocation.started.elapsed().as_secs_f64();
         let cx = &invocation.cx;
+        let used = store.map(|store| self.resources_used(store));
+        if let Some(used) = &used {
+            self.record_resources(cx, used, failure);
+        }
         let span = cx.span();
-        let failed_on = |kind: FailureKind| failure.is_some_and(|f| f.kind == kind);
-
-        // Fuel: what the store was given (the budget, or all there is) minus what is left.
-        let fuel = store.get_fuel().ok().map(|remaining| {
-            let given = self.limits.fuel.unwrap_or(u64::MAX);
-            (given.saturating_sub(remaining), remaining)
-        });
-        if let Some((consumed, remaining)) = fuel {
-            if let Some(counter) = &self.metrics.fuel_consumed {
-                counter.add(consumed);
-            }
-            if let Some(budget) = self.limits.fuel {
-                if let Some(gauge) = &self.metrics.fuel_remaining {
-                    gauge.record(remaining);
-                }
-                if consumed as f64 >= budget as f64 * WARNING_SHARE
-                    && !failed_on(FailureKind::FuelExhausted)
-                {
-                    events::approaching_limit(
-                        &self.telemetry,
-                        cx,
-                        &self.id,
-                        events::Limit::Fuel,
-                        consumed,
-                        budget,
-                    );
-                }
-            }
-        }
-        let peak = store.data_mut().guest_state().memory.peak() as u64;
-        if let Some(limit) = self.limits.max_memory.map(|m| m as u64)
-            && peak as f64 >= limit as f64 * WARNING_SHARE
-            && !failed_on(FailureKind::MemoryLimitExceeded)
-        {
-            let memory = events::Limit::Memory;
-            events::approaching_limit(&self.telemetry, cx, &self.id, memory, peak, limit);
-        }
         if span.is_recording() {
-            if let Some((consumed, _)) = fuel {
-                span.set_attribute(KeyValue::new(attr::FUEL_CONSUMED, consumed as i64));
+            if let Some(used) = &used {
+                if let Some((consumed, _)) = used.fuel {
+                    span.set_attribute(KeyValue::new(attr::FUEL_CONSUMED, consumed as i64));
+                }
+                let peak = used.memory_peak as i64;
+                span.set_attribute(KeyValue::new(attr::MEMORY_PEAK_BYTES, peak));
             }
-            span.set_attribute(KeyValue::new(attr::MEMORY_PEAK_BYTES, peak as i64));
             span.set_attribute(KeyValue::new(attr::DURATION_MS, seconds * 1000.0));
         }
         if let Some(failure) = failure {
@@ -354,6 +320,56 @@ impl ComponentTelemetry {
         self.metrics.invocation_duration.record(seconds);
         self.metrics.execution_duration.record(seconds);
         span.end();
+    }
+
+    /// What the invocation in `store` used: fuel (consumed, remaining), where the engine
+    /// meters it, and its instance's peak memory.
+    fn resources_used(&self, store: &mut Store<HostState>) -> ResourcesUsed {
+        // Fuel: what the store was given (the budget, or all there is) minus what is left.
+        let fuel = store.get_fuel().ok().map(|remaining| {
+            let given = self.limits.fuel.unwrap_or(u64::MAX);
+            (given.saturating_sub(remaining), remaining)
+        });
+        ResourcesUsed {
+            fuel,
+            memory_peak: store.data().memory.peak() as u64,
+        }
+    }
+
+    /// Records the fuel metrics, and warns of a limit the invocation came near without
+    /// failing on it.
+    fn record_resources(&self, cx: &Context, used: &ResourcesUsed, failure: Option<&GuestFailure>) {
+        let failed_on = |kind: FailureKind| failure.is_some_and(|f| f.kind == kind);
+        let near = |used: u64, limit: u64| used as f64 >= limit as f64 * WARNING_SHARE;
+        if let Some((consumed, remaining)) = used.fuel {
+            if let Some(counter) = &self.metrics.fuel_consumed {
+                counter.add(consumed);
+            }
+            if let Some(budget) = self.limits.fuel {
+                if let Some(gauge) = &self.metrics.fuel_remaining {
+                    gauge.record(remaining);
+                }
+                if near(consumed, budget) && !failed_on(FailureKind::FuelExhausted) {
+                    let fuel = events::Limit::Fuel;
+                    events::approaching_limit(
+                        &self.telemetry,
+                        cx,
+                        &self.id,
+                        fuel,
+                        consumed,
+                        budget,
+                    );
+                }
+            }
+        }
+        let peak = used.memory_peak;
+        if let Some(limit) = self.limits.max_memory.map(|m| m as u64)
+            && near(peak, limit)
+            && !failed_on(FailureKind::MemoryLimitExceeded)
+        {
+            let memory = events::Limit::Memory;
+            events::approaching_limit(&self.telemetry, cx, &self.id, memory, peak, limit);
+        }
     }
 
     /// Counts one invocation by its outcome.
@@ -386,7 +402,7 @@ impl Drop for ComponentTelemetry {
 
 /// Sets `error.type` and status ERROR on the span in `cx`, without an event (for a span
 /// whose child already carries it).
-pub fn mark_failed(cx: &Context, failure: &GuestFailure) {
+pub(crate) fn mark_failed(cx: &Context, failure: &GuestFailure) {
     let span = cx.span();
     if span.is_recording() {
         span.set_attribute(KeyValue::new(attr::ERROR_TYPE, failure.kind.as_str()));

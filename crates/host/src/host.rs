@@ -1,0 +1,167 @@
+//! The host: one engine, the capabilities composed and linked once, and the telemetry
+//! every component is observed with. It binds a component's grants, then loads it.
+
+use crate::component::{HostComponent, World};
+use crate::observe::{ComponentTelemetry, Invoked};
+use crate::state::HostState;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmlens_engine::{
+    Capability, ComponentContext, Limits, Runtime, RuntimeOptions, component_names, load_exporting,
+};
+use wasmlens_outbound_http::{OutboundGrant, OutboundHttp, OutboundPolicy};
+use wasmlens_telemetry::Telemetry;
+use wasmlens_wasi::{Wasi, WasiConfig, WasiGrant};
+use wasmtime::component::Linker;
+
+/// Every capability the host offers. A new one adds: a field here and in [`Grants`],
+/// its state to [`HostState`] with its accessor trait, and one line in each of
+/// [`Host::new`] (link), [`Host::bind`], `HostComponent::new_store` and
+/// [`Host::shutdown`].
+pub(crate) struct Capabilities {
+    pub wasi: Wasi,
+    pub outbound_http: OutboundHttp,
+}
+
+/// What a component is granted, capability by capability. By default nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    pub wasi: WasiConfig,
+    pub outbound_http: OutboundPolicy,
+}
+
+/// What the host's components share.
+pub(crate) struct Shared {
+    pub runtime: Runtime,
+    pub telemetry: Arc<Telemetry>,
+    pub capabilities: Capabilities,
+    /// Every capability's interfaces, linked once for all components.
+    linker: Linker<HostState>,
+}
+
+/// The host of one workload's components.
+pub struct Host {
+    shared: Arc<Shared>,
+}
+
+/// A component whose grants were checked, ready to be loaded.
+pub struct BoundComponent {
+    id: Arc<str>,
+    source: PathBuf,
+    limits: Limits,
+    wasi: WasiGrant,
+    outbound_http: OutboundGrant,
+}
+
+impl Host {
+    /// An engine set up as `options` say, with every capability linked.
+    pub fn new(telemetry: Arc<Telemetry>, options: &RuntimeOptions) -> anyhow::Result<Self> {
+        let runtime = Runtime::new(options)?;
+        let capabilities = Capabilities {
+            wasi: Wasi,
+            outbound_http: OutboundHttp,
+        };
+        let mut linker = Linker::new(runtime.engine());
+        // WASI first: wasi:http's types use its streams.
+        Capability::<HostState>::link(&capabilities.wasi, &mut linker)?;
+        Capability::<HostState>::link(&capabilities.outbound_http, &mut linker)?;
+        let shared = Shared {
+            runtime,
+            telemetry,
+            capabilities,
+            linker,
+        };
+        Ok(Host {
+            shared: Arc::new(shared),
+        })
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.shared.telemetry
+    }
+
+    /// Checks what the component `id` from `source` is granted, capability by capability
+    /// (a directory that cannot be opened, say). It compiles nothing, so a workload
+    /// checks all its components before it compiles any.
+    pub fn bind(
+        &self,
+        id: &str,
+        source: &Path,
+        limits: Limits,
+        grants: &Grants,
+    ) -> anyhow::Result<BoundComponent> {
+        let id: Arc<str> = id.into();
+        let capabilities = &self.shared.capabilities;
+        let component = ComponentContext {
+            id: &id,
+            source,
+            telemetry: &self.shared.telemetry,
+        };
+        Ok(BoundComponent {
+            wasi: Capability::<HostState>::bind(&capabilities.wasi, &grants.wasi, &component)?,
+            outbound_http: Capability::<HostState>::bind(
+                &capabilities.outbound_http,
+                &grants.outbound_http,
+                &component,
+            )?,
+            source: source.to_owned(),
+            limits,
+            id,
+        })
+    }
+
+    /// Compiles the component (or takes it from the cache) and pre-instantiates it for
+    /// `W`. A component that does not export `W::EXPORT` is refused with what it does
+    /// export and `hint`, which says what to do instead.
+    pub fn load<W: World>(
+        &self,
+        component: BoundComponent,
+        hint: &str,
+    ) -> anyhow::Result<HostComponent<W>> {
+        let shared = &self.shared;
+        let BoundComponent {
+            id,
+            source,
+            limits,
+            wasi,
+            outbound_http,
+        } = component;
+        let engine = shared.runtime.engine();
+        let compiled = load_exporting(engine, &source, W::EXPORT, hint)?;
+        let pre = shared
+            .linker
+            .instantiate_pre(&compiled)
+            .and_then(W::pre)
+            .map_err(|err| {
+                anyhow::anyhow!("{} cannot be instantiated: {err:#}", source.display())
+            })?;
+        let (_, name) = component_names(&source);
+        let invoked = Invoked {
+            trigger: W::TRIGGER,
+            function_name: W::FUNCTION_NAME,
+        };
+        let telemetry = ComponentTelemetry::new(
+            id,
+            &name,
+            invoked,
+            shared.runtime.meters_fuel(),
+            shared.telemetry.clone(),
+            limits,
+        );
+        Ok(HostComponent {
+            pre,
+            shared: shared.clone(),
+            telemetry,
+            limits,
+            wasi,
+            outbound_http,
+        })
+    }
+
+    /// The workload has stopped: each capability lets go of what it holds.
+    pub fn shutdown(&self) {
+        let capabilities = &self.shared.capabilities;
+        Capability::<HostState>::shutdown(&capabilities.wasi);
+        Capability::<HostState>::shutdown(&capabilities.outbound_http);
+    }
+}

@@ -1,0 +1,16 @@
+//! The wasmlens host: what a front end (the `wasmlens` binary, a containerd shim) and a
+//! trigger (HTTP, command) build on. It owns the one store-data type ([`HostState`]),
+//! composes the host capabilities (WASI, outgoing HTTP) on the seam
+//! `wasmlens_engine::Capability` defines, links them once, checks what each component is
+//! granted, and instantiates and invokes components with their telemetry
+//! ([`HostComponent::invoke`]). A trigger asks it for an invocation; it never builds a
+//! store or a linker.
+
+mod component;
+mod host;
+mod observe;
+mod state;
+
+pub use component::{CallOutcome, HostComponent, Nesting, World};
+pub use host::{BoundComponent, Grants, Host};
+pub use state::HostState;

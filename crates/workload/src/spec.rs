@@ -1,0 +1,83 @@
+//! What a front end asks to run: a workload of components, each with its trigger, limits
+//! and grants. The `wasmlens` binary makes one from its flags or a manifest; a containerd
+//! shim would make one from a container's spec.
+
+use std::path::PathBuf;
+use wasmlens_engine::Limits;
+use wasmlens_host::Grants;
+use wasmlens_http::ServeOptions;
+use wasmlens_telemetry::names::trigger_type;
+
+/// A workload to run.
+#[derive(Clone, Debug)]
+pub struct WorkloadSpec {
+    /// `workload_id` in telemetry.
+    pub id: String,
+    /// `workload.name` in telemetry.
+    pub name: String,
+    /// How the log names it: the component's path (`serve`, `run`), or the workload and
+    /// its manifest.
+    pub shown: String,
+    /// Whether errors and log lines name each component by its id: a manifest's ids are
+    /// the user's, while a single component given on the command line needs none.
+    pub name_components: bool,
+    pub components: Vec<ComponentSpec>,
+    /// How its HTTP components are served (unused without any), and how long its
+    /// commands may take to finish once it is told to stop.
+    pub server: ServeOptions,
+}
+
+/// One component of a workload.
+#[derive(Clone, Debug)]
+pub struct ComponentSpec {
+    /// Its id in the workload (`component_id`).
+    pub id: String,
+    /// The `.wasm` (or `.wat`) file.
+    pub source: PathBuf,
+    pub trigger: Trigger,
+    pub limits: Limits,
+    /// What it is granted. Its arguments (`wasi.args`: the source, then a command's
+    /// `args`) and how its output reaches the host's (`wasi.output`: as written for a
+    /// command, a whole line at a time for a server) follow from its trigger.
+    pub grants: Grants,
+}
+
+/// What makes a component run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A wasi:http proxy serving a path prefix: `/api` serves `/api` and `/api/...`.
+    Http { route: String },
+    /// A wasi:cli command run once when the workload starts, with these arguments.
+    Cli { args: Vec<String> },
+}
+
+impl WorkloadSpec {
+    /// `trigger_type` on `WorkloadStart`: `http`, `cli`, or both.
+    pub fn trigger_type(&self) -> &'static str {
+        let http = self
+            .components
+            .iter()
+            .any(|c| matches!(c.trigger, Trigger::Http { .. }));
+        let cli = self
+            .components
+            .iter()
+            .any(|c| matches!(c.trigger, Trigger::Cli { .. }));
+        match (http, cli) {
+            (true, false) => trigger_type::HTTP,
+            (false, true) => trigger_type::CLI,
+            _ => trigger_type::HTTP_AND_CLI,
+        }
+    }
+
+    /// Whether some component has a fuel budget (then the engine meters fuel).
+    pub fn meters_fuel(&self) -> bool {
+        self.components.iter().any(|c| c.limits.fuel.is_some())
+    }
+
+    /// Whether it serves HTTP.
+    pub fn serves(&self) -> bool {
+        self.components
+            .iter()
+            .any(|c| matches!(c.trigger, Trigger::Http { .. }))
+    }
+}

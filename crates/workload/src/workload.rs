@@ -1,0 +1,355 @@
+//! A workload's life: [`Workload::load`] checks, compiles and binds everything;
+//! [`Workload::start`] serves its routes and runs its commands; a [`StopHandle`] stops
+//! it for a reason; [`RunningWorkload::wait`] says how it ended. Each step is reported as
+//! the contract's lifecycle (see [`crate::lifecycle`]).
+
+use crate::lifecycle::{Lifecycle, State};
+use crate::spec::{ComponentSpec, Trigger, WorkloadSpec};
+use opentelemetry::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use wasmlens_command::{CliCommand, CommandComponent, FAILURE_EXIT_CODE, RunOutcome};
+use wasmlens_engine::{GuestFailure, RuntimeOptions};
+use wasmlens_host::{Grants, Host};
+use wasmlens_http::{HttpProxy, Route, Server};
+use wasmlens_telemetry::Telemetry;
+use wasmlens_telemetry::names::{error_type, shutdown_reason, trigger_type};
+use wasmlens_wasi::Passthrough;
+
+/// Said when a component given to serve does not export wasi:http.
+const PROXY_HINT: &str =
+    "`wasmlens serve` serves wasi:http proxies; run a wasi:cli command with `wasmlens run`";
+/// Said when a component given to run does not export wasi:cli.
+const COMMAND_HINT: &str =
+    "`wasmlens run` runs wasi:cli commands; serve a wasi:http component with `wasmlens serve`";
+
+/// The exit code of a workload whose commands were still running when it stopped, as a
+/// shell reports a command interrupted by SIGINT.
+const INTERRUPTED_EXIT_CODE: i32 = 130;
+
+/// A workload loaded and ready to start.
+pub struct Workload {
+    lifecycle: Lifecycle,
+    /// Keeps the engine and the capabilities for as long as the workload runs.
+    host: Host,
+    server: Option<Server>,
+    commands: Vec<Command>,
+    /// What its commands' traces continue: whoever started it.
+    parent: Context,
+    shown: String,
+    /// How long commands may go on once it is told to stop.
+    grace: Duration,
+}
+
+struct Command {
+    component: CommandComponent,
+    source: PathBuf,
+}
+
+/// How a workload ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// The first non-zero exit code of its commands (134 for one that failed, 130 for
+    /// ones cut short by a stop), else 0.
+    pub exit_code: i32,
+    /// The command that failed (trapped or hit a limit), if one did: its source, and why.
+    pub failure: Option<(PathBuf, GuestFailure)>,
+}
+
+impl Ended {
+    fn ok() -> Self {
+        Ended {
+            exit_code: 0,
+            failure: None,
+        }
+    }
+}
+
+impl Workload {
+    /// Loads the workload `spec` describes: checks what every component is granted,
+    /// compiles and pre-instantiates each, and binds its listener. Its lifecycle begins
+    /// (pending, then starting) in spans that continue `parent`; a failure ends it as
+    /// failed, with the error event, and is returned.
+    pub async fn load(
+        telemetry: Arc<Telemetry>,
+        spec: WorkloadSpec,
+        parent: Context,
+    ) -> anyhow::Result<Self> {
+        let mut lifecycle = Lifecycle::begin(
+            telemetry.clone(),
+            &spec.id,
+            &spec.name,
+            spec.trigger_type(),
+            &parent,
+        );
+        lifecycle.starting();
+        match load_components(&telemetry, &spec).await {
+            Ok((host, server, commands)) => Ok(Workload {
+                lifecycle,
+                host,
+                server,
+                commands,
+                parent,
+                shown: spec.shown,
+                grace: spec.server.shutdown_timeout,
+            }),
+            Err((error_type, err)) => {
+                lifecycle.failed(error_type, &format!("{err:#}"));
+                Err(err)
+            }
+        }
+    }
+
+    /// Where it serves HTTP, if it does.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().map(Server::local_addr)
+    }
+
+    /// Starts it: it is running, serving its routes and running its commands once, until
+    /// its commands are done (if it serves nothing) or it is told to stop.
+    pub fn start(mut self) -> RunningWorkload {
+        self.lifecycle.running();
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(self.run(stopped));
+        RunningWorkload {
+            stop: StopHandle(Arc::new(stop)),
+            task,
+        }
+    }
+
+    async fn run(self, mut stopped: watch::Receiver<Option<&'static str>>) -> Ended {
+        let Workload {
+            mut lifecycle,
+            host,
+            server,
+            commands,
+            parent,
+            shown,
+            grace,
+        } = self;
+        let serves = server.is_some();
+        let reason = async move {
+            let reason = stopped
+                .wait_for(Option::is_some)
+                .await
+                .map(|reason| *reason);
+            match reason {
+                Ok(reason) => reason.unwrap_or(shutdown_reason::SIGTERM),
+                // Nobody can stop it any more: it ends on its own.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let commands = run_commands(&commands, &parent);
+        let ended = match server {
+            Some(server) => {
+                tracing::info!("serving {shown} on http://{}", server.local_addr());
+                // Commands still running at shutdown get the same time to finish as requests.
+                let stopping = Notify::new();
+                let shutdown = async {
+                    lifecycle.stopping(reason.await);
+                    stopping.notify_one();
+                };
+                let commands = async {
+                    tokio::select! {
+                        ended = commands => ended,
+                        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                            tracing::warn!("shutdown timeout passed with commands still running");
+                            Ended { exit_code: INTERRUPTED_EXIT_CODE, failure: None }
+                        }
+                    }
+                };
+                let (took, ended) = tokio::join!(server.run(shutdown), commands);
+                tracing::info!("stopped in {took:?}; flushing telemetry");
+                ended
+            }
+            None => tokio::select! {
+                ended = commands => ended,
+                reason = reason => {
+                    lifecycle.stopping(reason);
+                    Ended { exit_code: INTERRUPTED_EXIT_CODE, failure: None }
+                }
+            },
+        };
+        match (&ended.failure, serves) {
+            // A workload of commands failed when one of them did.
+            (Some((_, failure)), false) => {
+                lifecycle.failed(failure.kind.as_str(), &failure.to_string())
+            }
+            _ => {
+                if lifecycle.state() == State::Running {
+                    lifecycle.stopping(shutdown_reason::COMPLETED);
+                }
+                lifecycle.stopped();
+            }
+        }
+        host.shutdown();
+        ended
+    }
+}
+
+/// A workload that has started.
+pub struct RunningWorkload {
+    stop: StopHandle,
+    task: tokio::task::JoinHandle<Ended>,
+}
+
+impl RunningWorkload {
+    /// What stops it, from anywhere (a signal handler, a task service).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Waits until it has ended: its commands done (if it serves nothing), or stopped and
+    /// drained.
+    pub async fn wait(self) -> Ended {
+        match self.task.await {
+            Ok(ended) => ended,
+            Err(err) => match err.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(err) => panic!("the workload's task was cancelled: {err}"),
+            },
+        }
+    }
+}
+
+/// Stops a running workload: it stops accepting requests, lets those in flight and its
+/// commands finish (within the shutdown timeout), and ends `stopped`.
+#[derive(Clone)]
+pub struct StopHandle(Arc<watch::Sender<Option<&'static str>>>);
+
+impl StopHandle {
+    /// Stops the workload for `reason` (`shutdown_reason`: `SIGTERM`, `SIGINT`, ...).
+    /// Only the first reason counts.
+    pub fn stop(&self, reason: &'static str) {
+        self.0.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(reason);
+            }
+            first
+        });
+    }
+}
+
+/// Reports a workload refused before it could be described (a manifest that cannot be
+/// read, or is wrong), as one that failed to start: `shown` names it.
+pub fn report_refused(
+    telemetry: &Arc<Telemetry>,
+    shown: &str,
+    error: &anyhow::Error,
+    parent: &Context,
+) {
+    let lifecycle = Lifecycle::begin(
+        telemetry.clone(),
+        shown,
+        shown,
+        trigger_type::UNKNOWN,
+        parent,
+    );
+    lifecycle.failed(error_type::VALIDATION_ERROR, &format!("{error:#}"));
+}
+
+/// The host with the workload's components loaded, its server bound (if it serves), and
+/// its commands. A failure says what kind of failure it was, for the workload's error
+/// event.
+async fn load_components(
+    telemetry: &Arc<Telemetry>,
+    spec: &WorkloadSpec,
+) -> Result<(Host, Option<Server>, Vec<Command>), (&'static str, anyhow::Error)> {
+    let invalid = |err: anyhow::Error| (error_type::VALIDATION_ERROR, err);
+    let serves = spec.serves();
+    let max_instances = u32::try_from(spec.server.max_concurrent_requests).unwrap_or(u32::MAX);
+    let options = RuntimeOptions {
+        consume_fuel: spec.meters_fuel(),
+        pooled_instances: serves.then_some(max_instances),
+    };
+    let host = Host::new(telemetry.clone(), &options).map_err(invalid)?;
+    let named = |component: &ComponentSpec, err: anyhow::Error| match spec.name_components {
+        true => anyhow::anyhow!("component {:?}: {err:#}", component.id),
+        false => err,
+    };
+    // Every component's grants are checked before any is compiled.
+    let mut bound = Vec::with_capacity(spec.components.len());
+    for component in &spec.components {
+        let grants = grants(component);
+        let checked = host.bind(&component.id, &component.source, component.limits, &grants);
+        bound.push(checked.map_err(|err| invalid(named(component, err)))?);
+    }
+    let mut routes = Vec::new();
+    let mut commands = Vec::new();
+    for (component, bound) in spec.components.iter().zip(bound) {
+        match &component.trigger {
+            Trigger::Http { route } => {
+                let proxy = host.load::<HttpProxy>(bound, PROXY_HINT);
+                let proxy = proxy.map_err(|err| invalid(named(component, err)))?;
+                if spec.name_components {
+                    let source = component.source.display();
+                    tracing::info!("{route} -> component {:?} ({source})", component.id);
+                }
+                routes.push(Route {
+                    prefix: route.clone(),
+                    component: proxy,
+                });
+            }
+            Trigger::Cli { .. } => {
+                let command = host.load::<CliCommand>(bound, COMMAND_HINT);
+                commands.push(Command {
+                    component: command.map_err(|err| invalid(named(component, err)))?,
+                    source: component.source.clone(),
+                });
+            }
+        }
+    }
+    let server = match routes.is_empty() {
+        true => None,
+        false => {
+            let server = Server::bind(routes, telemetry.clone(), spec.server.clone()).await;
+            Some(server.map_err(|err| (error_type::LISTEN_FAILURE, err))?)
+        }
+    };
+    Ok((host, server, commands))
+}
+
+/// What a component is granted, with what follows from its trigger: its arguments (its
+/// source, then a command's own) and how its output reaches the host's (as written for a
+/// command; a whole line at a time for a server, whose concurrent requests' lines must not
+/// interleave).
+fn grants(component: &ComponentSpec) -> Grants {
+    let mut grants = component.grants.clone();
+    let program = component.source.display().to_string();
+    let (args, output) = match &component.trigger {
+        Trigger::Http { .. } => (vec![program], Passthrough::Lines),
+        Trigger::Cli { args } => {
+            let argv = std::iter::once(program).chain(args.iter().cloned());
+            (argv.collect(), Passthrough::Raw)
+        }
+    };
+    grants.wasi.args = args;
+    grants.wasi.output = output;
+    grants
+}
+
+/// Runs the commands once, in order, each continuing `parent`'s trace.
+async fn run_commands(commands: &[Command], parent: &Context) -> Ended {
+    let mut ended = Ended::ok();
+    for command in commands {
+        match wasmlens_command::run(&command.component, parent).await {
+            RunOutcome::Exited(0) => {}
+            RunOutcome::Exited(code) => {
+                if ended.exit_code == 0 {
+                    ended.exit_code = code;
+                }
+            }
+            RunOutcome::Failed(failure) => {
+                if ended.failure.is_none() {
+                    ended.exit_code = FAILURE_EXIT_CODE;
+                    ended.failure = Some((command.source.clone(), failure));
+                }
+            }
+        }
+    }
+    ended
+}
