@@ -6,7 +6,8 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Compiles the component at `path` (binary or text). A core module, a file that is not
-/// WebAssembly, or one that does not validate is refused with an error naming the file.
+/// WebAssembly at all, or one that does not validate is refused with an error naming the
+/// file and saying which it is.
 fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     let shown = path.display();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
@@ -15,6 +16,12 @@ fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
             "{shown} is a core WebAssembly module, not a component. wasmlens runs WASI 0.2 \
              components; make one with `wasm-tools component new {shown} --adapt \
              wasi_snapshot_preview1.command.wasm -o app.wasm` (the adapter ships with wasmtime)"
+        );
+    }
+    if !bytes.starts_with(b"\0asm") && std::str::from_utf8(&bytes).is_err() {
+        bail!(
+            "{shown} is not WebAssembly: a component is either binary (starting with the \
+             bytes \\0asm) or its text form (WAT), and this file is neither"
         );
     }
     crate::cache::compile(engine, &bytes)

@@ -96,7 +96,8 @@ impl<W: World> HostComponent<W> {
         let coldstart = telemetry.take_coldstart();
         match nesting {
             Nesting::InstanceInsideInvocation => {
-                let invocation = telemetry.start_invocation(parent, coldstart, None);
+                let stopping = &self.shared.stopping;
+                let invocation = telemetry.start_invocation(parent, coldstart, None, stopping);
                 let span = invocation.cx.span().span_context().clone();
                 match self.instantiate(&invocation.cx, coldstart, &span).await {
                     Ok((store, instance)) => self.call(invocation, store, instance, call).await,
@@ -123,8 +124,9 @@ impl<W: World> HostComponent<W> {
                 );
                 match self.instantiate(parent, coldstart, &invocation_span).await {
                     Ok((store, instance)) => {
+                        let stopping = &self.shared.stopping;
                         let invocation =
-                            telemetry.start_invocation(parent, coldstart, Some(span_id));
+                            telemetry.start_invocation(parent, coldstart, Some(span_id), stopping);
                         self.call(invocation, store, instance, call).await
                     }
                     Err((failure, _)) => {
@@ -133,6 +135,18 @@ impl<W: World> HostComponent<W> {
                     }
                 }
             }
+        }
+    }
+
+    /// Makes one instance under `parent` and drops it, so that a component that cannot
+    /// be instantiated (its start function traps, say) is found when its workload starts
+    /// rather than on every request. It takes the process's cold start of the component.
+    pub async fn try_instantiate(&self, parent: &Context) -> Result<(), GuestFailure> {
+        let coldstart = self.telemetry.take_coldstart();
+        let no_invocation = SpanContext::empty_context();
+        match self.instantiate(parent, coldstart, &no_invocation).await {
+            Ok(_) => Ok(()),
+            Err((failure, _)) => Err(failure),
         }
     }
 
@@ -177,7 +191,7 @@ impl<W: World> HostComponent<W> {
 
     async fn call<R: CallOutcome>(
         &self,
-        invocation: Invocation,
+        invocation: Invocation<'_>,
         mut store: Store<HostState>,
         instance: W::Instance,
         call: impl AsyncFnOnce(&mut Store<HostState>, W::Instance) -> wasmtime::Result<R>,

@@ -5,7 +5,7 @@ use crate::component::{HostComponent, World};
 use crate::observe::{ComponentTelemetry, Invoked};
 use crate::state::HostState;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use wasmlens_engine::{
     Capability, ComponentContext, Limits, Runtime, RuntimeOptions, component_names, load_exporting,
 };
@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub capabilities: Capabilities,
     /// Every capability's interfaces, linked once for all components.
     linker: Linker<HostState>,
+    /// Why the workload is stopping, once it is: what an invocation dropped from then on
+    /// says as it ends.
+    pub stopping: OnceLock<&'static str>,
 }
 
 /// The host of one workload's components.
@@ -70,6 +73,7 @@ impl Host {
             telemetry,
             capabilities,
             linker,
+            stopping: OnceLock::new(),
         };
         Ok(Host {
             shared: Arc::new(shared),
@@ -156,6 +160,12 @@ impl Host {
             wasi,
             outbound_http,
         })
+    }
+
+    /// The workload is stopping for `reason` (`SIGINT`, say): an invocation that is
+    /// dropped from now on, before it ends, ends saying so. The first reason counts.
+    pub fn stopping(&self, reason: &'static str) {
+        let _ = self.shared.stopping.set(reason);
     }
 
     /// The workload has stopped: each capability lets go of what it holds.

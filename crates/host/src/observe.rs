@@ -7,8 +7,8 @@ use crate::state::HostState;
 use opentelemetry::metrics::{BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use wasmlens_engine::{FailureKind, GuestFailure, Limits};
 use wasmlens_telemetry::names::{attr, outcome, span};
@@ -69,10 +69,23 @@ struct ResourcesUsed {
     memory_peak: u64,
 }
 
-/// An invocation under way: its span and clock.
-pub(crate) struct Invocation {
+/// An invocation under way: its span and clock. One that is dropped before it ends (its
+/// workload stopped it) ends then, saying why.
+pub(crate) struct Invocation<'a> {
+    component: &'a ComponentTelemetry,
     pub cx: Context,
     started: Instant,
+    /// Why the workload is stopping, once it is.
+    stopping: &'a OnceLock<&'static str>,
+    ended: bool,
+}
+
+impl Drop for Invocation<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.component.end_abandoned(self);
+        }
+    }
 }
 
 /// Holds one place in `wasmtime.instances.active` for as long as its instance's store
@@ -244,12 +257,14 @@ impl ComponentTelemetry {
     /// Starts `ComponentInvocation` under `parent`: kind server when it is the entry into
     /// this process (a CLI run, maybe continuing a remote trace), internal inside a request.
     /// `span_id`, if given, is the id the span gets (see `wasmlens_telemetry::ids`).
-    pub fn start_invocation(
-        &self,
+    /// `stopping` says why, if the invocation is dropped before it ends.
+    pub fn start_invocation<'a>(
+        &'a self,
         parent: &Context,
         coldstart: bool,
         span_id: Option<SpanId>,
-    ) -> Invocation {
+        stopping: &'a OnceLock<&'static str>,
+    ) -> Invocation<'a> {
         let telemetry = &self.telemetry;
         let tracer = telemetry.tracer();
         // The entry into this process (no local parent) is a server span, as HttpRequest is.
@@ -280,8 +295,11 @@ impl ComponentTelemetry {
         };
         let cx = parent.with_span(span);
         Invocation {
+            component: self,
             cx,
             started: Instant::now(),
+            stopping,
+            ended: false,
         }
     }
 
@@ -291,11 +309,12 @@ impl ComponentTelemetry {
     /// not be made) there is no resource summary.
     pub fn end_invocation(
         &self,
-        invocation: Invocation,
+        mut invocation: Invocation<'_>,
         store: Option<&mut Store<HostState>>,
         failure: Option<&GuestFailure>,
         ok: bool,
     ) {
+        invocation.ended = true;
         let seconds = invocation.started.elapsed().as_secs_f64();
         let cx = &invocation.cx;
         let used = store.map(|store| self.resources_used(store));
@@ -317,6 +336,27 @@ impl ComponentTelemetry {
             self.report_failure(cx, failure);
         }
         self.count_invocation(ok);
+        self.metrics.invocation_duration.record(seconds);
+        self.metrics.execution_duration.record(seconds);
+        span.end();
+    }
+
+    /// Ends an invocation dropped before it ended, because its workload stopped while it
+    /// ran (a command interrupted by SIGINT, say): status ERROR, saying so, and counted
+    /// as an invocation that did not succeed. It is not a failure of the guest: no
+    /// `error.type`, no `component failed` event.
+    fn end_abandoned(&self, invocation: &Invocation<'_>) {
+        let seconds = invocation.started.elapsed().as_secs_f64();
+        let span = invocation.cx.span();
+        if span.is_recording() {
+            let why = match invocation.stopping.get() {
+                Some(reason) => format!("stopped by {reason} before it ended"),
+                None => "abandoned before it ended".to_owned(),
+            };
+            span.set_attribute(KeyValue::new(attr::DURATION_MS, seconds * 1000.0));
+            span.set_status(Status::error(why));
+        }
+        self.count_invocation(false);
         self.metrics.invocation_duration.record(seconds);
         self.metrics.execution_duration.record(seconds);
         span.end();

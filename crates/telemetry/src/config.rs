@@ -1,10 +1,10 @@
 //! What the standard `OTEL_*` variables ask for, read once at startup.
 //!
 //! The variables that pick *what* to build are interpreted here (exporters, protocols,
-//! endpoints, propagators, the kill switch), so that a configuration read through any
+//! endpoints, the sampler, propagators, the kill switch), so that a configuration read through any
 //! lookup (a test's, or a container's environment) builds the same pipeline as the
 //! process's. Those the SDK and the OTLP exporter read themselves (headers, compression,
-//! the sampler, batch sizes) are left to them, so wasmlens follows the specification
+//! batch sizes) are left to them, so wasmlens follows the specification
 //! exactly as the SDK implements it; where the SDK would silently ignore a malformed
 //! value, it is checked here so that the user hears about it. Every problem is reported
 //! once, naming the variable and its value, and the default is used.
@@ -146,6 +146,25 @@ pub struct Propagators {
     pub baggage: bool,
 }
 
+/// Which spans are sampled (`OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SamplerChoice {
+    AlwaysOn,
+    AlwaysOff,
+    /// This share of traces, by trace id.
+    TraceIdRatio(f64),
+    /// As the parent says; a root span as the inner choice says.
+    ParentBased(RootSampler),
+}
+
+/// How a [`SamplerChoice::ParentBased`] sampler samples root spans.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RootSampler {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+}
+
 /// Where a signal's OTLP exporter sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtlpEndpoint {
@@ -166,6 +185,7 @@ pub struct TelemetryConfig {
     pub metrics: Vec<Exporter>,
     pub logs: Vec<Exporter>,
     pub propagators: Propagators,
+    pub sampler: SamplerChoice,
     /// `OTEL_SEMCONV_STABILITY_OPT_IN` contains `http/dup`: emit the old HTTP keys too.
     pub http_dup_semconv: bool,
     pub histogram_aggregation: HistogramAggregation,
@@ -199,15 +219,21 @@ impl TelemetryConfig {
             signals = [Vec::new(), Vec::new(), Vec::new()];
         }
         let otlp_endpoints = Signal::ALL.map(|signal| {
-            let protocol = signals[signal as usize].iter().find_map(|e| match e {
+            let exporters = &mut signals[signal as usize];
+            let protocol = exporters.iter().find_map(|e| match e {
                 Exporter::Otlp(protocol) => Some(*protocol),
                 _ => None,
             })?;
-            Some(reader.otlp_endpoint(signal, protocol))
+            let endpoint = reader.usable_endpoint(signal, protocol);
+            if endpoint.is_none() {
+                exporters.retain(|e| !matches!(e, Exporter::Otlp(_)));
+            }
+            endpoint
         });
         let [traces, metrics, logs] = signals;
 
         let propagators = reader.propagators();
+        let sampler = reader.sampler();
         let http_dup_semconv = reader
             .get("OTEL_SEMCONV_STABILITY_OPT_IN")
             .is_some_and(|v| v.split(',').any(|item| item.trim() == "http/dup"));
@@ -254,6 +280,7 @@ impl TelemetryConfig {
             } else {
                 propagators
             },
+            sampler,
             http_dup_semconv,
             histogram_aggregation,
             prometheus_listen,
@@ -418,6 +445,84 @@ impl Reader<'_> {
         exporters
     }
 
+    /// The endpoint a signal is exported to, unless it is one wasmlens cannot send to:
+    /// then the problem is reported and the signal is not exported over OTLP. A value that
+    /// is not a URL is reported, and the default endpoint used, as the specification asks.
+    fn usable_endpoint(&mut self, signal: Signal, protocol: Protocol) -> Option<OtlpEndpoint> {
+        let endpoint = self.otlp_endpoint(signal, protocol);
+        let Some(variable) = endpoint.variable else {
+            return Some(endpoint);
+        };
+        let value = self.get(variable).unwrap_or_default();
+        let scheme = endpoint
+            .url
+            .parse::<http::Uri>()
+            .ok()
+            .filter(|uri| uri.host().is_some())
+            .and_then(|uri| uri.scheme_str().map(str::to_ascii_lowercase));
+        match scheme.as_deref() {
+            Some("http") => Some(endpoint),
+            // Until wasmlens speaks TLS, telemetry meant for a TLS endpoint goes nowhere,
+            // rather than in clear text anywhere else.
+            Some("https") => {
+                self.report(format!(
+                    "not exporting to {variable}={value:?}: wasmlens cannot send telemetry over TLS (https) yet"
+                ));
+                None
+            }
+            _ => {
+                let expected = "a URL such as http://collector:4318";
+                self.problem(
+                    variable,
+                    &value,
+                    expected,
+                    "the default endpoint on localhost",
+                );
+                Some(OtlpEndpoint {
+                    url: signal.default_endpoint(protocol),
+                    variable: None,
+                })
+            }
+        }
+    }
+
+    /// `OTEL_TRACES_SAMPLER` and its argument, as the specification defines them.
+    fn sampler(&mut self) -> SamplerChoice {
+        const NAME: &str = "OTEL_TRACES_SAMPLER";
+        const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+        let default = SamplerChoice::ParentBased(RootSampler::AlwaysOn);
+        let Some(value) = self.get(NAME) else {
+            return default;
+        };
+        let mut ratio = || -> f64 {
+            let Some(arg) = self.get(ARG) else {
+                return 1.0;
+            };
+            match arg.trim().parse::<f64>() {
+                Ok(ratio) if (0.0..=1.0).contains(&ratio) => ratio,
+                _ => {
+                    self.problem(ARG, &arg, "a ratio from 0 to 1", "1");
+                    1.0
+                }
+            }
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "always_on" => SamplerChoice::AlwaysOn,
+            "always_off" => SamplerChoice::AlwaysOff,
+            "traceidratio" => SamplerChoice::TraceIdRatio(ratio()),
+            "parentbased_always_on" => SamplerChoice::ParentBased(RootSampler::AlwaysOn),
+            "parentbased_always_off" => SamplerChoice::ParentBased(RootSampler::AlwaysOff),
+            "parentbased_traceidratio" => {
+                SamplerChoice::ParentBased(RootSampler::TraceIdRatio(ratio()))
+            }
+            _ => {
+                let expected = "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio";
+                self.problem(NAME, &value, expected, "parentbased_always_on");
+                default
+            }
+        }
+    }
+
     /// As the specification (and opentelemetry-otlp) resolves it: the signal's own
     /// variable as given; else the general one, with `/v1/<signal>` appended for HTTP;
     /// else the default.
@@ -530,6 +635,77 @@ mod tests {
             })
         );
         assert_eq!(c.otlp_endpoint(Signal::Metrics), None);
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_reported_and_the_default_used() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector 4318")]);
+        let url = c.otlp_endpoint(Signal::Traces).map(|e| e.url.as_str());
+        assert_eq!(url, Some("http://localhost:4318/v1/traces"));
+        let all = c.problems.join("\n");
+        assert_eq!(
+            all.matches("OTEL_EXPORTER_OTLP_ENDPOINT=\"collector 4318\"")
+                .count(),
+            1,
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn a_tls_endpoint_is_refused_rather_than_sent_to_in_clear_text() {
+        let c = config(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example:4318",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:4318/v1/logs",
+            ),
+        ]);
+        assert!(c.traces.is_empty() && c.metrics.is_empty());
+        assert_eq!(c.logs, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+        assert_eq!(c.otlp_endpoint(Signal::Traces), None);
+        assert_eq!(c.problems.len(), 1, "said once: {:?}", c.problems);
+        assert!(c.problems[0].contains("TLS"), "{:?}", c.problems);
+    }
+
+    #[test]
+    fn samplers_and_their_ratios() {
+        let sampler = |vars: &[(&str, &str)]| {
+            let c = config(vars);
+            (c.sampler, c.problems)
+        };
+        assert_eq!(
+            sampler(&[]).0,
+            SamplerChoice::ParentBased(RootSampler::AlwaysOn)
+        );
+        let ratio = [
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ];
+        assert_eq!(
+            sampler(&ratio),
+            (
+                SamplerChoice::ParentBased(RootSampler::TraceIdRatio(0.25)),
+                vec![]
+            )
+        );
+        for bad in ["2", "-0.5", "half"] {
+            let (choice, problems) = sampler(&[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", bad),
+            ]);
+            assert_eq!(choice, SamplerChoice::TraceIdRatio(1.0));
+            assert!(
+                problems.len() == 1
+                    && problems[0].contains(&format!("OTEL_TRACES_SAMPLER_ARG={bad:?}")),
+                "{problems:?}"
+            );
+        }
+        let (choice, problems) = sampler(&[("OTEL_TRACES_SAMPLER", "sometimes")]);
+        assert_eq!(choice, SamplerChoice::ParentBased(RootSampler::AlwaysOn));
+        assert_eq!(problems.len(), 1);
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub mod propagation;
 mod resource;
 mod subscriber;
 
-pub use config::{Exporter, HistogramAggregation, OtlpEndpoint, Protocol, Signal, TelemetryConfig};
+pub use config::{
+    Exporter, HistogramAggregation, OtlpEndpoint, Protocol, RootSampler, SamplerChoice, Signal,
+    TelemetryConfig,
+};
 pub use guest_log::{GuestLogEmitter, GuestStream};
 pub use http_method::KnownMethod;
 pub use instruments::{
@@ -26,3 +29,4 @@ pub use instruments::{
 };
 pub use opentelemetry_http::HeaderInjector;
 pub use pipeline::Telemetry;
+pub use subscriber::ACCESS_LOG_TARGET;

@@ -3,7 +3,9 @@
 //! Nothing here is global: a process may build several pipelines (a test does), and
 //! only a front end installs the `tracing` subscriber (see [`Telemetry::install_subscriber`]).
 
-use crate::config::{Exporter, HistogramAggregation, Signal, TelemetryConfig};
+use crate::config::{
+    Exporter, HistogramAggregation, RootSampler, SamplerChoice, Signal, TelemetryConfig,
+};
 use crate::exporters::{
     BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, span_batch_config,
     span_exporter, user_set,
@@ -19,7 +21,7 @@ use opentelemetry_sdk::metrics::{
     Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider};
 
 /// Instrumentation scope of everything wasmlens records.
 const SCOPE: &str = "wasmlens";
@@ -214,14 +216,14 @@ fn build_tracer_provider(config: &mut TelemetryConfig, resource: Resource) -> Sd
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_id_generator(crate::ids::PresetIdGenerator::default());
-    if config.traces.is_empty() {
+    let sampler = match config.traces.is_empty() {
         // Spans that go nowhere are not recorded, unless a caller sampled the trace:
         // then they are, so that the sampled flag passes on unchanged and the services
         // downstream keep the trace whole.
-        let root_off = opentelemetry_sdk::trace::Sampler::AlwaysOff;
-        let sampler = opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(root_off));
-        builder = builder.with_sampler(sampler);
-    }
+        true => SamplerChoice::ParentBased(RootSampler::AlwaysOff),
+        false => config.sampler,
+    };
+    builder = builder.with_sampler(sdk_sampler(sampler));
     for exporter in config.traces.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
@@ -241,6 +243,20 @@ fn build_tracer_provider(config: &mut TelemetryConfig, resource: Resource) -> Sd
         };
     }
     builder.build()
+}
+
+fn sdk_sampler(choice: SamplerChoice) -> Sampler {
+    let root = |root: RootSampler| match root {
+        RootSampler::AlwaysOn => Sampler::AlwaysOn,
+        RootSampler::AlwaysOff => Sampler::AlwaysOff,
+        RootSampler::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+    };
+    match choice {
+        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
+        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
+        SamplerChoice::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        SamplerChoice::ParentBased(inner) => Sampler::ParentBased(Box::new(root(inner))),
+    }
 }
 
 /// The meter provider, and the address of its Prometheus endpoint if it has one.

@@ -7,6 +7,11 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+/// The target of the access log: a line for each HTTP request, off unless `RUST_LOG`
+/// turns it on (`wasmlens::access=info`). It goes to stderr only: the request's
+/// `HttpRequest` span already says as much.
+pub const ACCESS_LOG_TARGET: &str = "wasmlens::access";
+
 /// Targets whose events would loop back into the exporters that produced them.
 fn is_exporter_internal(target: &str) -> bool {
     ["opentelemetry", "tonic", "h2", "hyper", "reqwest", "tower"]
@@ -36,6 +41,7 @@ impl Telemetry {
                     tracing_subscriber::filter::filter_fn(|meta| {
                         !is_exporter_internal(meta.target())
                             && meta.target() != crate::events::TARGET
+                            && meta.target() != ACCESS_LOG_TARGET
                             && *meta.level() <= tracing::Level::INFO
                         // Said up front too: without the hint the subscriber's maximum
                         // level is TRACE, and every `log::trace!` in wasmtime (several a

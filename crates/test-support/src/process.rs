@@ -45,8 +45,9 @@ pub struct Wasmlens {
 }
 
 impl Wasmlens {
-    /// Starts `wasmlens serve --listen 127.0.0.1:0 ARGS` with only `env` in its
-    /// environment, and waits until it says where it listens.
+    /// Starts `wasmlens serve --listen 127.0.0.1:0 ARGS` (unless ARGS say where to
+    /// listen) with only `env` in its environment, and waits until it says where it
+    /// listens.
     pub async fn serve(binary: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         Self::start(binary, "serve", args, env).await
     }
@@ -75,9 +76,11 @@ impl Wasmlens {
 
     async fn start(binary: &str, subcommand: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = tokio::process::Command::new(binary);
+        command.arg(subcommand);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         command
-            .arg(subcommand)
-            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_clear()
             .env("RUST_BACKTRACE", "0")
@@ -118,6 +121,15 @@ impl Wasmlens {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait(&mut self) -> ExitStatus {
+        self.child.wait().await.expect("wait for wasmlens")
     }
 
     pub fn url(&self, path: &str) -> String {

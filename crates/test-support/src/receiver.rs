@@ -55,6 +55,8 @@ pub struct SpanRecord {
     pub attributes: BTreeMap<String, String>,
     /// The OTLP status code: 0 unset, 1 ok, 2 error.
     pub status_code: i32,
+    /// The status's description (an error's reason).
+    pub status_message: String,
     pub events: Vec<EventRecord>,
     pub resource: BTreeMap<String, String>,
     pub transport: Transport,
@@ -304,7 +306,8 @@ impl Service {
                         span_id: hex(&span.span_id),
                         parent_span_id: hex(&span.parent_span_id),
                         attributes: attributes(&span.attributes),
-                        status_code: span.status.map_or(0, |s| s.code),
+                        status_code: span.status.as_ref().map_or(0, |s| s.code),
+                        status_message: span.status.map(|s| s.message).unwrap_or_default(),
                         events: span
                             .events
                             .iter()

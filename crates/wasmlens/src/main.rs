@@ -149,8 +149,9 @@ struct RunArgs {
 
 #[derive(Args)]
 struct ServerArgs {
-    /// Address to listen on (port 0 picks a free one; the log says which).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: HOST:PORT, where HOST is an IP address or a name such as
+    /// localhost (port 0 picks a free one; the log says which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     listen: SocketAddr,
 
     /// Requests handled at once; more wait for a free slot. Slots are reserved address
@@ -265,6 +266,21 @@ fn propagate_to(values: &[String]) -> anyhow::Result<Option<Vec<HostPattern>>> {
     Ok(Some(patterns.collect::<anyhow::Result<_>>()?))
 }
 
+/// `HOST:PORT`, with HOST an address or a name. A name that has IPv4 addresses listens on
+/// the first of them, so that `localhost:8080` is reached at 127.0.0.1 as most tools try.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|err| format!("{text:?} is not an address to listen on ({err}); use HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080"))?
+        .collect();
+    let first_v4 = addrs.iter().find(|addr| addr.is_ipv4());
+    first_v4
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} names no address"))
+}
+
 fn parse_count(text: &str) -> Result<u64, String> {
     text.replace('_', "")
         .parse()
@@ -299,6 +315,10 @@ fn main() {
     std::process::exit(code);
 }
 
+/// What `serve` and `up` log on stderr unless `RUST_LOG` says otherwise: the access log is
+/// off.
+const SERVER_LOG_FILTER: &str = "info,wasmlens::access=off";
+
 /// Starts the telemetry pipeline; `metrics_listen` adds a Prometheus endpoint.
 fn start_telemetry(
     default_log_filter: &str,
@@ -323,18 +343,18 @@ fn process_parent(telemetry: &Telemetry) -> opentelemetry::Context {
 }
 
 /// A workload of the one component named on the command line.
-fn single(path: &std::path::Path, component: ComponentSpec, server: ServeOptions) -> WorkloadSpec {
+fn single(component: ComponentSpec, server: ServeOptions) -> WorkloadSpec {
     WorkloadSpec {
         id: component.id.clone(),
         name: component.id.clone(),
-        shown: path.display().to_string(),
-        name_components: false,
+        manifest: None,
         components: vec![component],
         server,
     }
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("warn,wasmlens::event=off", None)?;
     let (id, _) = component_names(&args.component);
     let component = ComponentSpec {
@@ -347,8 +367,8 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
             ..Grants::default()
         },
     };
-    let spec = single(&args.component, component, ServeOptions::default());
-    let result = run_workload(&telemetry, spec, std::future::pending()).await;
+    let spec = single(component, ServeOptions::default());
+    let result = run_workload(&telemetry, spec, shutdown).await;
     stop_telemetry(telemetry).await;
     let ended = result?;
     if let Some((path, failure)) = &ended.failure {
@@ -359,7 +379,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
+    let telemetry = start_telemetry(SERVER_LOG_FILTER, args.server.metrics_listen.as_deref())?;
     let result = match propagate_to(&args.propagate_to) {
         Ok(propagate_to) => {
             let (id, _) = component_names(&args.component);
@@ -376,7 +396,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
                     outbound_http: outbound,
                 },
             };
-            let spec = single(&args.component, component, args.server.options());
+            let spec = single(component, args.server.options());
             run_workload(&telemetry, spec, shutdown).await
         }
         Err(err) => Err(err),
@@ -387,7 +407,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
+    let telemetry = start_telemetry(SERVER_LOG_FILTER, args.server.metrics_listen.as_deref())?;
     let result = match wasmlens_workload::manifest::load(&args.manifest) {
         Ok(mut spec) => {
             spec.server = args.server.options();
@@ -425,6 +445,7 @@ async fn run_workload(
 /// Watches for SIGINT and SIGTERM from the moment it is called, so that a signal that
 /// comes while the component is still compiling is not lost (nor kills the process
 /// without a flush); the returned future resolves at the first of them, with its name.
+/// A second signal ends the process at once, without waiting for anything.
 fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -434,7 +455,15 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
             _ = interrupt.recv() => shutdown_reason::SIGINT,
             _ = terminate.recv() => shutdown_reason::SIGTERM,
         };
-        tracing::info!("{name} received");
+        tracing::info!("{name} received; stopping (again to quit at once)");
+        tokio::spawn(async move {
+            let (again, code) = tokio::select! {
+                _ = interrupt.recv() => (shutdown_reason::SIGINT, 128 + 2),
+                _ = terminate.recv() => (shutdown_reason::SIGTERM, 128 + 15),
+            };
+            eprintln!("wasmlens: {again} received again: quitting without waiting or flushing");
+            std::process::exit(code);
+        });
         name
     })
 }

@@ -124,11 +124,6 @@ fuel = 560
 max_memory = "72KiB"
 
 [[component]]
-id = "broken"
-source = "components/http-start-trap.wasm"
-route = "/broken"
-
-[[component]]
 id = "job"
 source = "components/command.wasm"
 args = ["exit", "0"]
@@ -193,7 +188,7 @@ async fn what_arrives_is_what_the_docs_say() {
     assert_eq!(http_get(&echo.url("/trap"), &[]).await.0, 500);
     assert_eq!(http_get(&caller.url("/"), &[]).await.0, 200);
     assert_eq!(http_get(&denied.url("/"), &[]).await.0, 502);
-    for path in ["/limits/loop", "/limits/grow", "/slow/loop", "/broken/"] {
+    for path in ["/limits/loop", "/limits/grow", "/slow/loop"] {
         assert_eq!(http_get(&workload.url(path), &[]).await.0, 500, "{path}");
     }
     assert_eq!(http_get(&workload.url("/tight/ok"), &[]).await.0, 200);
@@ -205,6 +200,10 @@ async fn what_arrives_is_what_the_docs_say() {
         run(&["run", "--fuel", "100", command], &env).await,
         Some(134)
     );
+    // A component that cannot be instantiated is refused as its workload starts.
+    let broken = guest("http-start-trap");
+    let broken = ["serve", "--listen", "127.0.0.1:0", broken.to_str().unwrap()];
+    assert_eq!(run(&broken, &env).await, Some(1));
     std::fs::write(dir.join("bad.toml"), "[workload]\nname = 1\n").unwrap();
     let bad = dir.join("bad.toml");
     assert_eq!(run(&["up", bad.to_str().unwrap()], &env).await, Some(1));

@@ -153,6 +153,16 @@ async fn components_that_cannot_run_are_refused_clearly() {
         "{}",
         ran.stderr
     );
+
+    let garbage = dir.join("garbage.wasm");
+    std::fs::write(&garbage, [0x9f, 0x92, 0x96, 0x00, 0xff, 0xfe]).unwrap();
+    let ran = run(&[garbage.to_str().unwrap()], &[], "").await;
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains("garbage.wasm is not WebAssembly") && !ran.stderr.contains("utf-8"),
+        "{}",
+        ran.stderr
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

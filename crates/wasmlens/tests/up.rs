@@ -89,7 +89,9 @@ async fn a_path_no_component_serves_gets_404() {
     let manifest = dir.join("wasmlens.toml");
     let server = Wasmlens::up(BIN, &[manifest.to_str().unwrap()], &[]).await;
     assert_eq!(http_get(&server.url("/a"), &[]).await.0, 200);
-    assert_eq!(http_get(&server.url("/b"), &[]).await.0, 404);
+    let (status, _, body) = http_get(&server.url("/b"), &[]).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, "404 Not Found: no route serves this path\n");
     server.terminate().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -161,6 +163,34 @@ async fn a_bad_manifest_is_refused_with_file_line_and_column() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[tokio::test]
+async fn a_component_on_the_wrong_trigger_is_told_how_to_fix_the_manifest() {
+    let command_with_route = "[workload]\nname = \"w\"\n[[component]]\nid = \"c\"\nsource = \"components/command.wasm\"\nroute = \"/\"\n";
+    let dir = workload_dir("wrong-trigger", command_with_route);
+    let manifest = dir.join("wasmlens.toml");
+    let (code, stderr) = refused(&manifest).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("component \"c\": ")
+            && stderr.contains("does not export wasi:http/incoming-handler")
+            && stderr.contains("drop its `route`")
+            && !stderr.contains("wasmlens run"),
+        "{stderr}"
+    );
+
+    let proxy_without_route = "[workload]\nname = \"w\"\n[[component]]\nid = \"h\"\nsource = \"components/http-hello.wasm\"\n";
+    std::fs::write(&manifest, proxy_without_route).unwrap();
+    let (code, stderr) = refused(&manifest).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("does not export wasi:cli/run")
+            && stderr.contains("give it a `route`")
+            && !stderr.contains("wasmlens serve"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Runs `wasmlens up MANIFEST` to its end, exporting to `receiver`: exit code and stderr.
 async fn up_to_the_end(
     manifest: &std::path::Path,
@@ -213,6 +243,12 @@ async fn a_workload_of_commands_runs_them_once_and_stops() {
     let receiver = OtlpReceiver::start().await;
     let (code, stderr) = up_to_the_end(&dir.join("wasmlens.toml"), &receiver).await;
     assert_eq!(code, Some(3), "the first non-zero exit code: {stderr}");
+    for said in [
+        "command \"ok\" exited with code 0",
+        "command \"three\" exited with code 3",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
     receiver.wait_for_spans("WorkloadStop", 1, WAIT).await;
     let invocations = receiver
         .wait_for_spans("ComponentInvocation", 2, WAIT)

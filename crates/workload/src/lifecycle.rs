@@ -78,6 +78,11 @@ impl Lifecycle {
         self.state
     }
 
+    /// The current phase's span (`WorkloadStart` or `WorkloadStop`), for work done in it.
+    pub fn context(&self) -> &Context {
+        &self.phase
+    }
+
     fn transition(&mut self, to: State) {
         let from = self.state;
         let tracer = self.telemetry.tracer();

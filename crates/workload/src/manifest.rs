@@ -68,12 +68,13 @@ pub fn load(path: &Path) -> anyhow::Result<WorkloadSpec> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut spec =
         parse(&text, folder).map_err(|err| anyhow::anyhow!("{}:{err}", path.display()))?;
-    spec.shown = format!("workload {:?} ({})", spec.name, path.display());
+    spec.manifest = Some(path.to_owned());
     Ok(spec)
 }
 
 /// Parses manifest text; relative paths resolve against `folder`. An error's text starts
-/// with `LINE:COLUMN: ` where the position is known.
+/// with `LINE:COLUMN: ` where the position is known. The spec names no manifest file:
+/// [`load`] does.
 pub fn parse(text: &str, folder: &Path) -> Result<WorkloadSpec, String> {
     let manifest: Manifest = toml::from_str(text).map_err(|err| {
         let message = err.message().trim_end().to_owned();
@@ -117,9 +118,8 @@ pub fn parse(text: &str, folder: &Path) -> Result<WorkloadSpec, String> {
             .workload
             .id
             .unwrap_or_else(|| manifest.workload.name.clone()),
-        shown: format!("workload {:?}", manifest.workload.name),
         name: manifest.workload.name,
-        name_components: true,
+        manifest: None,
         components,
         server: ServeOptions::default(),
     })

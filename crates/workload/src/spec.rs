@@ -15,12 +15,10 @@ pub struct WorkloadSpec {
     pub id: String,
     /// `workload.name` in telemetry.
     pub name: String,
-    /// How the log names it: the component's path (`serve`, `run`), or the workload and
-    /// its manifest.
-    pub shown: String,
-    /// Whether errors and log lines name each component by its id: a manifest's ids are
-    /// the user's, while a single component given on the command line needs none.
-    pub name_components: bool,
+    /// The manifest it was read from, if it was (`wasmlens up`). Then errors and log lines
+    /// name each component by the id the manifest gives it, and say how to fix the
+    /// manifest; without one (a component named on the command line) they need not.
+    pub manifest: Option<PathBuf>,
     pub components: Vec<ComponentSpec>,
     /// How its HTTP components are served (unused without any), and how long its
     /// commands may take to finish once it is told to stop.
@@ -52,6 +50,15 @@ pub enum Trigger {
 }
 
 impl WorkloadSpec {
+    /// How the log names it: the workload and its manifest, or its component's path.
+    pub fn shown(&self) -> String {
+        match (&self.manifest, self.components.as_slice()) {
+            (Some(manifest), _) => format!("workload {:?} ({})", self.name, manifest.display()),
+            (None, [component]) => component.source.display().to_string(),
+            (None, _) => format!("workload {:?}", self.name),
+        }
+    }
+
     /// `trigger_type` on `WorkloadStart`: `http`, `cli`, or both.
     pub fn trigger_type(&self) -> &'static str {
         let http = self

@@ -8,7 +8,7 @@ use crate::spec::{ComponentSpec, Trigger, WorkloadSpec};
 use opentelemetry::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use wasmlens_command::{CliCommand, CommandComponent, FAILURE_EXIT_CODE, RunOutcome};
@@ -19,16 +19,31 @@ use wasmlens_telemetry::Telemetry;
 use wasmlens_telemetry::names::{error_type, shutdown_reason, trigger_type};
 use wasmlens_wasi::Passthrough;
 
-/// Said when a component given to serve does not export wasi:http.
-const PROXY_HINT: &str =
-    "`wasmlens serve` serves wasi:http proxies; run a wasi:cli command with `wasmlens run`";
-/// Said when a component given to run does not export wasi:cli.
-const COMMAND_HINT: &str =
-    "`wasmlens run` runs wasi:cli commands; serve a wasi:http component with `wasmlens serve`";
+/// What to do about a component that does not export what its trigger calls, by where
+/// it was named: on the command line, or in a manifest.
+struct Hints {
+    proxy: &'static str,
+    command: &'static str,
+}
 
-/// The exit code of a workload whose commands were still running when it stopped, as a
-/// shell reports a command interrupted by SIGINT.
-const INTERRUPTED_EXIT_CODE: i32 = 130;
+const COMMAND_LINE_HINTS: Hints = Hints {
+    proxy: "`wasmlens serve` serves wasi:http proxies; run a wasi:cli command with `wasmlens run`",
+    command: "`wasmlens run` runs wasi:cli commands; serve a wasi:http component with `wasmlens serve`",
+};
+
+const MANIFEST_HINTS: Hints = Hints {
+    proxy: "A component with a `route` is served over HTTP, as a wasi:http proxy; to run a wasi:cli command once at start instead, drop its `route`",
+    command: "A component without a `route` is run once at start, as a wasi:cli command; to serve a wasi:http proxy instead, give it a `route`",
+};
+
+/// The exit code of a workload whose commands were still running when it was stopped for
+/// `reason`: as a shell reports a command killed by that signal (128 + its number).
+fn interrupted_exit_code(reason: &str) -> i32 {
+    match reason {
+        shutdown_reason::SIGTERM => 128 + 15,
+        _ => 128 + 2,
+    }
+}
 
 /// A workload loaded and ready to start.
 pub struct Workload {
@@ -52,8 +67,8 @@ struct Command {
 /// How a workload ended.
 #[derive(Debug)]
 pub struct Ended {
-    /// The first non-zero exit code of its commands (134 for one that failed, 130 for
-    /// ones cut short by a stop), else 0.
+    /// The first non-zero exit code of its commands (134 for one that failed; 130 or
+    /// 143 for ones cut short by SIGINT or SIGTERM), else 0.
     pub exit_code: i32,
     /// The command that failed (trapped or hit a limit), if one did: its source, and why.
     pub failure: Option<(PathBuf, GuestFailure)>,
@@ -86,14 +101,14 @@ impl Workload {
             &parent,
         );
         lifecycle.starting();
-        match load_components(&telemetry, &spec).await {
+        match load_components(&telemetry, &spec, lifecycle.context()).await {
             Ok((host, server, commands)) => Ok(Workload {
                 lifecycle,
                 host,
                 server,
                 commands,
                 parent,
-                shown: spec.shown,
+                shown: spec.shown(),
                 grace: spec.server.shutdown_timeout,
             }),
             Err((error_type, err)) => {
@@ -131,45 +146,33 @@ impl Workload {
             grace,
         } = self;
         let serves = server.is_some();
+        let host = &host;
         let reason = async move {
             let reason = stopped
                 .wait_for(Option::is_some)
                 .await
                 .map(|reason| *reason);
-            match reason {
+            let reason = match reason {
                 Ok(reason) => reason.unwrap_or(shutdown_reason::SIGTERM),
                 // Nobody can stop it any more: it ends on its own.
                 Err(_) => std::future::pending().await,
-            }
+            };
+            // Said before anything running is dropped, so that it can say why it stopped.
+            host.stopping(reason);
+            reason
         };
         let commands = run_commands(&commands, &parent);
         let ended = match server {
             Some(server) => {
                 tracing::info!("serving {shown} on http://{}", server.local_addr());
-                // Commands still running at shutdown get the same time to finish as requests.
-                let stopping = Notify::new();
-                let shutdown = async {
-                    lifecycle.stopping(reason.await);
-                    stopping.notify_one();
-                };
-                let commands = async {
-                    tokio::select! {
-                        ended = commands => ended,
-                        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-                            tracing::warn!("shutdown timeout passed with commands still running");
-                            Ended { exit_code: INTERRUPTED_EXIT_CODE, failure: None }
-                        }
-                    }
-                };
-                let (took, ended) = tokio::join!(server.run(shutdown), commands);
-                tracing::info!("stopped in {took:?}; flushing telemetry");
-                ended
+                let stopping = |reason| lifecycle.stopping(reason);
+                serve_until_stopped(server, commands, reason, stopping, grace).await
             }
             None => tokio::select! {
                 ended = commands => ended,
                 reason = reason => {
                     lifecycle.stopping(reason);
-                    Ended { exit_code: INTERRUPTED_EXIT_CODE, failure: None }
+                    Ended { exit_code: interrupted_exit_code(reason), failure: None }
                 }
             },
         };
@@ -188,6 +191,39 @@ impl Workload {
         host.shutdown();
         ended
     }
+}
+
+/// Serves until `reason` says why to stop (which `stopping` reports), then drains, while
+/// the commands run; commands still running at the stop get `grace`, as in-flight
+/// requests do, and are then cut short.
+async fn serve_until_stopped(
+    server: Server,
+    commands: impl Future<Output = Ended>,
+    reason: impl Future<Output = &'static str>,
+    mut stopping: impl FnMut(&'static str),
+    grace: Duration,
+) -> Ended {
+    let stopped = Notify::new();
+    let stopped_for = OnceLock::new();
+    let shutdown = async {
+        let reason = reason.await;
+        let _ = stopped_for.set(reason);
+        stopping(reason);
+        stopped.notify_one();
+    };
+    let commands = async {
+        tokio::select! {
+            ended = commands => ended,
+            () = async { stopped.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("shutdown timeout passed with commands still running");
+                let reason = stopped_for.get().copied().unwrap_or_default();
+                Ended { exit_code: interrupted_exit_code(reason), failure: None }
+            }
+        }
+    };
+    let (took, ended) = tokio::join!(server.run(shutdown), commands);
+    tracing::info!("stopped in {took:?}; flushing telemetry");
+    ended
 }
 
 /// A workload that has started.
@@ -253,11 +289,14 @@ pub fn report_refused(
 }
 
 /// The host with the workload's components loaded, its server bound (if it serves), and
-/// its commands. A failure says what kind of failure it was, for the workload's error
+/// its commands. Each HTTP component is instantiated once, under `starting` (the
+/// workload's start span), so that one that cannot start fails the workload rather than
+/// every request. A failure says what kind of failure it was, for the workload's error
 /// event.
 async fn load_components(
     telemetry: &Arc<Telemetry>,
     spec: &WorkloadSpec,
+    starting: &Context,
 ) -> Result<(Host, Option<Server>, Vec<Command>), (&'static str, anyhow::Error)> {
     let invalid = |err: anyhow::Error| (error_type::VALIDATION_ERROR, err);
     let serves = spec.serves();
@@ -267,7 +306,11 @@ async fn load_components(
         pooled_instances: serves.then_some(max_instances),
     };
     let host = Host::new(telemetry.clone(), &options).map_err(invalid)?;
-    let named = |component: &ComponentSpec, err: anyhow::Error| match spec.name_components {
+    let (named_components, hints) = match spec.manifest {
+        Some(_) => (true, MANIFEST_HINTS),
+        None => (false, COMMAND_LINE_HINTS),
+    };
+    let named = |component: &ComponentSpec, err: anyhow::Error| match named_components {
         true => anyhow::anyhow!("component {:?}: {err:#}", component.id),
         false => err,
     };
@@ -283,9 +326,13 @@ async fn load_components(
     for (component, bound) in spec.components.iter().zip(bound) {
         match &component.trigger {
             Trigger::Http { route } => {
-                let proxy = host.load::<HttpProxy>(bound, PROXY_HINT);
+                let proxy = host.load::<HttpProxy>(bound, hints.proxy);
                 let proxy = proxy.map_err(|err| invalid(named(component, err)))?;
-                if spec.name_components {
+                if let Err(failure) = proxy.try_instantiate(starting).await {
+                    let err = named(component, anyhow::anyhow!("{failure}"));
+                    return Err((failure.kind.as_str(), err));
+                }
+                if named_components {
                     let source = component.source.display();
                     tracing::info!("{route} -> component {:?} ({source})", component.id);
                 }
@@ -295,7 +342,7 @@ async fn load_components(
                 });
             }
             Trigger::Cli { .. } => {
-                let command = host.load::<CliCommand>(bound, COMMAND_HINT);
+                let command = host.load::<CliCommand>(bound, hints.command);
                 commands.push(Command {
                     component: command.map_err(|err| invalid(named(component, err)))?,
                     source: component.source.clone(),
@@ -336,7 +383,13 @@ fn grants(component: &ComponentSpec) -> Grants {
 async fn run_commands(commands: &[Command], parent: &Context) -> Ended {
     let mut ended = Ended::ok();
     for command in commands {
-        match wasmlens_command::run(&command.component, parent).await {
+        let outcome = wasmlens_command::run(&command.component, parent).await;
+        if let RunOutcome::Exited(code) = outcome {
+            // A failure has said so already, in its `component failed` event.
+            let id = command.component.id();
+            tracing::info!("command {id:?} exited with code {code}");
+        }
+        match outcome {
             RunOutcome::Exited(0) => {}
             RunOutcome::Exited(code) => {
                 if ended.exit_code == 0 {

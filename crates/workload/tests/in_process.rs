@@ -43,8 +43,7 @@ fn workload(id: &str, guest_name: &str, trigger: Trigger) -> WorkloadSpec {
     WorkloadSpec {
         id: id.to_owned(),
         name: id.to_owned(),
-        shown: id.to_owned(),
-        name_components: true,
+        manifest: None,
         components: vec![component],
         server: ServeOptions {
             listen: "127.0.0.1:0".parse().unwrap(),

@@ -7,11 +7,12 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, SizeHint};
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use opentelemetry::{Context, KeyValue, StringValue};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
+use wasmlens_telemetry::ACCESS_LOG_TARGET;
 use wasmlens_telemetry::names::attr;
 
 /// What the guest streams back, or what the host writes itself.
@@ -39,6 +40,8 @@ pub struct RequestEnd {
     /// Held until the request is over, and dropped with it; the request's metrics are
     /// recorded through it.
     pub active: ActiveRequest,
+    /// The request's path (without its query), where the access log is on.
+    pub access_path: Option<String>,
 }
 
 impl RequestEnd {
@@ -56,6 +59,9 @@ impl RequestEnd {
             ));
         }
         response.end();
+        if let Some(path) = &self.access_path {
+            self.log_access(path, seconds);
+        }
         self.active.answered(Answer {
             route: self.route,
             status: self.status,
@@ -63,6 +69,21 @@ impl RequestEnd {
             seconds,
         });
         self.request.span().end();
+    }
+}
+
+impl RequestEnd {
+    /// One line: method, path, status, duration, and the trace to look up.
+    fn log_access(&self, path: &str, seconds: f64) {
+        let method = self.active.method().name();
+        let span = self.request.span();
+        let trace = span.span_context().trace_id();
+        let trace = match trace == TraceId::INVALID {
+            true => "-".to_owned(),
+            false => trace.to_string(),
+        };
+        let (status, ms) = (self.status, seconds * 1000.0);
+        tracing::info!(target: ACCESS_LOG_TARGET, "{method} {path} {status} {ms:.3} ms trace {trace}");
     }
 }
 

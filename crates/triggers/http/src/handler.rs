@@ -1,10 +1,11 @@
 //! One HTTP request: its `HttpRequest` span, the guest's answer, and the host's own
-//! answers (413, 500) when the guest cannot give one.
+//! answers (404, 413, 431, 500) when the guest cannot or may not give one.
 
-use crate::body::{ObservedBody, RequestEnd, ResponseBody, full};
+use crate::answer::{HostAnswer, head_size};
+use crate::body::{ObservedBody, RequestEnd, ResponseBody};
 use crate::metrics::HttpMetrics;
 use crate::proxy::ProxyComponent;
-use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use http::{HeaderValue, Request, Response, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use opentelemetry::context::FutureExt as _;
@@ -15,16 +16,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use wasmlens_engine::GuestFailure;
 use wasmlens_host::Nesting;
 use wasmlens_telemetry::names::{attr, span, url_scheme};
-use wasmlens_telemetry::{KnownMethod, Telemetry, propagation};
+use wasmlens_telemetry::{ACCESS_LOG_TARGET, KnownMethod, Telemetry, propagation};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 /// Limits on what a client may send.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestLimits {
+    /// The request line and headers together, counted as sent.
+    pub max_header_bytes: usize,
     pub max_body_bytes: u64,
 }
 
@@ -61,6 +63,8 @@ pub struct Handler {
     permits: Arc<Semaphore>,
     /// Held by every running guest task; shutdown waits until all clones are gone.
     pub(crate) drain: mpsc::Sender<()>,
+    /// Whether a line is logged for each request (`RUST_LOG=wasmlens::access=info`).
+    access_log: bool,
 }
 
 impl Handler {
@@ -96,6 +100,8 @@ impl Handler {
             telemetry,
             limits,
             drain,
+            // Asked once: the log's filter is set when the process starts.
+            access_log: tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO),
         }
     }
 
@@ -108,6 +114,7 @@ impl Handler {
         let telemetry = &self.telemetry;
         let method = KnownMethod::of(request.method());
         let active = self.metrics.request_started(method);
+        let access_path = self.access_log.then(|| request.uri().path().to_owned());
         let parent = telemetry
             .propagator()
             .extract(&propagation::TraceHeaders::new(request.headers()));
@@ -133,23 +140,7 @@ impl Handler {
             .await
         {
             Ok(response) => (response, None),
-            Err((status, failure)) => {
-                let reason = failure
-                    .as_ref()
-                    .map_or("internal error", |f| f.kind.describe());
-                let body = full(format!(
-                    "{} {}: {reason}\n",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                ));
-                let mut response = Response::new(body);
-                *response.status_mut() = status;
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("text/plain"),
-                );
-                (response, failure)
-            }
+            Err(answer) => (answer.response(), answer.into_failure()),
         };
 
         let status = response.status();
@@ -191,6 +182,7 @@ impl Handler {
             route,
             error_type,
             active,
+            access_path,
         };
         response.map(|body| ObservedBody::new(body, end))
     }
@@ -202,24 +194,27 @@ impl Handler {
         request: Request<Incoming>,
         route: Option<usize>,
         cx: Context,
-    ) -> Result<Response<ResponseBody>, (StatusCode, Option<GuestFailure>)> {
-        let Some(route) = route else {
-            return Err((StatusCode::NOT_FOUND, None));
-        };
+    ) -> Result<Response<ResponseBody>, HostAnswer> {
+        // hyper bounds what it buffers of a head, but not to the byte: this is the limit.
+        let max_header = self.limits.max_header_bytes;
+        if head_size(&request) > max_header {
+            return Err(HostAnswer::HeadersTooLarge { limit: max_header });
+        }
+        let route = route.ok_or(HostAnswer::NoRoute)?;
         let max_body = self.limits.max_body_bytes;
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|length| length > max_body) {
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, None));
+            return Err(HostAnswer::BodyTooLarge { limit: max_body });
         }
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, None))?;
+            .expect("the request slots are never closed");
 
         let request = request.map(|body| {
             http_body_util::Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX))
@@ -254,19 +249,19 @@ impl Handler {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => {
                 tracing::warn!("the guest answered with an error: {code:?}");
-                Err((StatusCode::INTERNAL_SERVER_ERROR, None))
+                Err(HostAnswer::NoAnswer)
             }
             // The guest dropped the response without setting it: it failed, or returned
             // without answering.
             Err(_) => match guest.await {
-                Ok(Some(failure)) => Err((StatusCode::INTERNAL_SERVER_ERROR, Some(failure))),
+                Ok(Some(failure)) => Err(HostAnswer::GuestFailed(failure)),
                 Ok(None) => {
                     tracing::warn!("the guest returned without setting a response");
-                    Err((StatusCode::INTERNAL_SERVER_ERROR, None))
+                    Err(HostAnswer::NoAnswer)
                 }
                 Err(join) => {
                     tracing::error!("the guest task failed: {join}");
-                    Err((StatusCode::INTERNAL_SERVER_ERROR, None))
+                    Err(HostAnswer::NoAnswer)
                 }
             },
         }

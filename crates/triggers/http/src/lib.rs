@@ -3,6 +3,7 @@
 //! (continuing the caller's trace) with the host's `ComponentInstantiation` and
 //! `ComponentInvocation` inside, and the request-duration metric.
 
+mod answer;
 mod body;
 mod handler;
 mod metrics;

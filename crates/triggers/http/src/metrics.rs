@@ -177,6 +177,10 @@ pub struct ActiveRequest {
 }
 
 impl ActiveRequest {
+    pub(crate) fn method(&self) -> KnownMethod {
+        self.method
+    }
+
     /// The request was answered: records its duration and counts it.
     pub(crate) fn answered(&self, answer: Answer<'_>) {
         self.metrics.request_answered(self.method, answer);

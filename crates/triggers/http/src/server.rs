@@ -18,7 +18,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Requests handled at once; more wait for a slot.
     pub max_concurrent_requests: usize,
-    /// The request line and headers together; beyond, the client gets a 431.
+    /// The request line and headers together, counted as sent (`NAME: VALUE` and CRLF
+    /// for each header); beyond, the client gets a 431.
     pub max_header_bytes: usize,
     /// The request body; a larger declared length gets a 413, a larger streamed body
     /// fails the guest's read.
@@ -63,6 +64,7 @@ impl Server {
             routes,
             telemetry,
             RequestLimits {
+                max_header_bytes: options.max_header_bytes,
                 max_body_bytes: options.max_body_bytes,
             },
             options.max_concurrent_requests,

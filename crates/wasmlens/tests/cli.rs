@@ -1,0 +1,143 @@
+//! What a user meets at the command line: addresses as they type them, and what wasmlens
+//! says about the telemetry it was asked for.
+
+use wasmlens_test_support::{Wasmlens, guest, http_get};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
+
+fn hello() -> String {
+    guest("http-hello").to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn listen_takes_a_host_name() {
+    let server = Wasmlens::serve(BIN, &["--listen", "localhost:0", &hello()], &[]).await;
+    assert!(server.addr().ip().is_loopback(), "{}", server.addr());
+    let (status, _, body) = http_get(&server.url("/"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "hello"));
+    server.terminate().await;
+
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "no-such-host.invalid:80", &hello()])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no-such-host.invalid:80") && stderr.contains("HOST:PORT"),
+        "{stderr}"
+    );
+}
+
+/// The line that says where telemetry goes, of a server started with `env`, and all of
+/// stderr.
+async fn telemetry_line(env: &[(&str, String)]) -> (String, String) {
+    let mut server = Wasmlens::serve(BIN, &[&hello()], env).await;
+    let line = server
+        .wait_for_stderr("telemetry: ", std::time::Duration::from_secs(10))
+        .await;
+    let (_, stderr) = server.terminate().await;
+    (line, stderr)
+}
+
+#[tokio::test]
+async fn the_startup_line_names_where_telemetry_really_goes() {
+    let (line, stderr) =
+        telemetry_line(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector 4318".to_owned())]).await;
+    assert!(
+        line.contains("traces -> otlp http/protobuf http://localhost:4318/v1/traces")
+            && !line.contains("collector 4318"),
+        "{line}"
+    );
+    assert_eq!(
+        stderr
+            .matches("OTEL_EXPORTER_OTLP_ENDPOINT=\"collector 4318\"")
+            .count(),
+        1,
+        "{stderr}"
+    );
+
+    // Telemetry meant for a TLS endpoint goes nowhere else, and the user is told why.
+    for protocol in ["grpc", "http/protobuf"] {
+        let (line, stderr) = telemetry_line(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example:4317".to_owned(),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ])
+        .await;
+        assert!(
+            line.contains("traces -> none; metrics -> none; logs -> none"),
+            "{protocol}: {line}"
+        );
+        assert_eq!(
+            stderr.matches("cannot send telemetry over TLS").count(),
+            1,
+            "{stderr}"
+        );
+        assert!(!stderr.contains("localhost"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_sampler_ratio_out_of_range_is_reported() {
+    let (_, stderr) = telemetry_line(&[
+        ("OTEL_TRACES_SAMPLER", "traceidratio".to_owned()),
+        ("OTEL_TRACES_SAMPLER_ARG", "2".to_owned()),
+    ])
+    .await;
+    assert_eq!(
+        stderr.matches("OTEL_TRACES_SAMPLER_ARG=\"2\"").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request_when_it_is_turned_on() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{TRACE}-00f067aa0ba902b7-01");
+    let on = [("RUST_LOG", "info,wasmlens::access=info".to_owned())];
+    for env in [&on[..], &[]] {
+        let mut server = Wasmlens::serve(BIN, &[&hello()], env).await;
+        let url = server.url("/greet?secret=1");
+        assert_eq!(
+            http_get(&url, &[("traceparent", &traceparent)]).await.0,
+            200
+        );
+        if env.is_empty() {
+            let (_, stderr) = server.terminate().await;
+            assert!(!stderr.contains("GET /greet"), "off by default: {stderr}");
+        } else {
+            let wait = std::time::Duration::from_secs(10);
+            let line = server.wait_for_stderr("GET /greet", wait).await;
+            assert!(
+                line.contains("GET /greet 200 ")
+                    && line.contains(&format!("trace {TRACE}"))
+                    && !line.contains("secret"),
+                "{line}"
+            );
+            server.terminate().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_component_that_cannot_start_is_refused_before_serving() {
+    let broken = guest("http-start-trap");
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", broken.to_str().unwrap()])
+        .env_clear()
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the component could not be instantiated") && !stderr.contains("serving"),
+        "{stderr}"
+    );
+}
