@@ -7,9 +7,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
-/// The target of the access log: a line for each HTTP request, off unless `RUST_LOG`
-/// turns it on (`wasmlens::access=info`). It goes to stderr only: the request's
-/// `HttpRequest` span already says as much.
+/// The target of the access log (`--access-log`): a line for each HTTP request. It goes
+/// to stderr only: the request's `HttpRequest` span already says as much.
 pub const ACCESS_LOG_TARGET: &str = "wasmlens::access";
 
 /// Targets whose events would loop back into the exporters that produced them.

@@ -177,6 +177,11 @@ struct ServerArgs {
     /// and _PORT, default localhost:9464).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+
+    /// Log a line on stderr for each request: method, path (without its query), status,
+    /// duration and trace id.
+    #[arg(long)]
+    access_log: bool,
 }
 
 #[derive(Args)]
@@ -224,6 +229,7 @@ impl ServerArgs {
             max_header_bytes: self.max_request_header_size,
             max_body_bytes: self.max_request_body_size as u64,
             shutdown_timeout: self.shutdown_timeout,
+            access_log: self.access_log,
         }
     }
 }
@@ -315,10 +321,6 @@ fn main() {
     std::process::exit(code);
 }
 
-/// What `serve` and `up` log on stderr unless `RUST_LOG` says otherwise: the access log is
-/// off.
-const SERVER_LOG_FILTER: &str = "info,wasmlens::access=off";
-
 /// Starts the telemetry pipeline; `metrics_listen` adds a Prometheus endpoint.
 fn start_telemetry(
     default_log_filter: &str,
@@ -379,7 +381,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry(SERVER_LOG_FILTER, args.server.metrics_listen.as_deref())?;
+    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
     let result = match propagate_to(&args.propagate_to) {
         Ok(propagate_to) => {
             let (id, _) = component_names(&args.component);
@@ -407,7 +409,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry(SERVER_LOG_FILTER, args.server.metrics_listen.as_deref())?;
+    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
     let result = match wasmlens_workload::manifest::load(&args.manifest) {
         Ok(mut spec) => {
             spec.server = args.server.options();

@@ -99,18 +99,14 @@ async fn a_sampler_ratio_out_of_range_is_reported() {
 async fn the_access_log_has_a_line_per_request_when_it_is_turned_on() {
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{TRACE}-00f067aa0ba902b7-01");
-    let on = [("RUST_LOG", "info,wasmlens::access=info".to_owned())];
-    for env in [&on[..], &[]] {
-        let mut server = Wasmlens::serve(BIN, &[&hello()], env).await;
+    let hello = hello();
+    for flags in [vec!["--access-log", &hello], vec![&hello[..]]] {
+        let on = flags.len() == 2;
+        let mut server = Wasmlens::serve(BIN, &flags, &[]).await;
         let url = server.url("/greet?secret=1");
-        assert_eq!(
-            http_get(&url, &[("traceparent", &traceparent)]).await.0,
-            200
-        );
-        if env.is_empty() {
-            let (_, stderr) = server.terminate().await;
-            assert!(!stderr.contains("GET /greet"), "off by default: {stderr}");
-        } else {
+        let (status, _, _) = http_get(&url, &[("traceparent", &traceparent)]).await;
+        assert_eq!(status, 200);
+        if on {
             let wait = std::time::Duration::from_secs(10);
             let line = server.wait_for_stderr("GET /greet", wait).await;
             assert!(
@@ -120,6 +116,9 @@ async fn the_access_log_has_a_line_per_request_when_it_is_turned_on() {
                 "{line}"
             );
             server.terminate().await;
+        } else {
+            let (_, stderr) = server.terminate().await;
+            assert!(!stderr.contains("GET /greet"), "off by default: {stderr}");
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use wasmlens_host::Nesting;
 use wasmlens_telemetry::names::{attr, span, url_scheme};
-use wasmlens_telemetry::{ACCESS_LOG_TARGET, KnownMethod, Telemetry, propagation};
+use wasmlens_telemetry::{KnownMethod, Telemetry, propagation};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -28,6 +28,8 @@ pub struct RequestLimits {
     /// The request line and headers together, counted as sent.
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
+    /// Whether each request gets a line in the access log.
+    pub access_log: bool,
 }
 
 /// A component and the path prefix it serves: `/api` serves `/api` and `/api/...`.
@@ -63,7 +65,7 @@ pub struct Handler {
     permits: Arc<Semaphore>,
     /// Held by every running guest task; shutdown waits until all clones are gone.
     pub(crate) drain: mpsc::Sender<()>,
-    /// Whether a line is logged for each request (`RUST_LOG=wasmlens::access=info`).
+    /// Whether a line is logged for each request (`--access-log`).
     access_log: bool,
 }
 
@@ -100,8 +102,7 @@ impl Handler {
             telemetry,
             limits,
             drain,
-            // Asked once: the log's filter is set when the process starts.
-            access_log: tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO),
+            access_log: limits.access_log,
         }
     }
 
@@ -227,7 +228,9 @@ impl Handler {
         let drain = self.drain.clone();
         let this = self.clone();
         let parent = cx.clone();
-        let guest = tokio::spawn(
+        // Boxed: the guest's future is large (its instantiation and its call), and a task
+        // moves its future between its stages; a box is moved for the price of a pointer.
+        let guest = tokio::spawn(Box::pin(
             async move {
                 let _permit = permit;
                 let _drain = drain;
@@ -243,7 +246,7 @@ impl Handler {
                 handled.await.err()
             }
             .with_context(cx),
-        );
+        ));
 
         match receiver.await {
             Ok(Ok(response)) => Ok(response),

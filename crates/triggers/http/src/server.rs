@@ -26,6 +26,9 @@ pub struct ServeOptions {
     pub max_body_bytes: u64,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
+    /// Log a line for each request on stderr (target `wasmlens::access`): method, path
+    /// without its query, status, duration and trace id.
+    pub access_log: bool,
 }
 
 impl Default for ServeOptions {
@@ -37,6 +40,7 @@ impl Default for ServeOptions {
             max_header_bytes: 64 << 10,
             max_body_bytes: 16 << 20,
             shutdown_timeout: Duration::from_secs(10),
+            access_log: false,
         }
     }
 }
@@ -66,6 +70,7 @@ impl Server {
             RequestLimits {
                 max_header_bytes: options.max_header_bytes,
                 max_body_bytes: options.max_body_bytes,
+                access_log: options.access_log,
             },
             options.max_concurrent_requests,
             drain,
