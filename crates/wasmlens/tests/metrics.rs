@@ -68,9 +68,37 @@ async fn prometheus_scrapes_the_same_metrics() {
                 && l.ends_with(" 1")),
         "the trap counted as an error:\n{body}"
     );
+    assert!(
+        body.contains("\nsystem_cpu_logical_cpus{") && !body.contains("system_cpu_logical_count"),
+        "{body}"
+    );
+    promtool_finds_nothing(&body).await;
     let base = url.trim_end_matches("/metrics");
     assert_eq!(http_get(&format!("{base}/other"), &[]).await.0, 404);
     server.terminate().await;
+}
+
+/// Prometheus's own lint (Debian's `prometheus` package, which scripts/setup.sh
+/// installs) has nothing to say about a scrape.
+async fn promtool_finds_nothing(scrape: &str) {
+    let mut promtool = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/setup.sh installs it)");
+    let mut stdin = promtool.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, scrape.as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = promtool.wait_with_output().await.unwrap();
+    let said = String::from_utf8_lossy(&output.stderr) + String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
 }
 
 #[tokio::test]
