@@ -9,6 +9,7 @@
 //! value, it is checked here so that the user hears about it. Every problem is reported
 //! once, naming the variable and its value, and the default is used.
 
+pub use crate::console::ConsoleFormat;
 use std::fmt;
 
 /// Where a signal's data goes.
@@ -189,6 +190,8 @@ pub struct TelemetryConfig {
     /// `OTEL_SEMCONV_STABILITY_OPT_IN` contains `http/dup`: emit the old HTTP keys too.
     pub http_dup_semconv: bool,
     pub histogram_aggregation: HistogramAggregation,
+    /// How `console` exporters write (`WASMLENS_CONSOLE_FORMAT`: `text` or `json`).
+    pub console_format: ConsoleFormat,
     /// Where the Prometheus exporter listens: `OTEL_EXPORTER_PROMETHEUS_HOST` and
     /// `_PORT` (default `localhost:9464`), or `--metrics-listen`.
     pub prometheus_listen: String,
@@ -239,6 +242,7 @@ impl TelemetryConfig {
             .is_some_and(|v| v.split(',').any(|item| item.trim() == "http/dup"));
 
         let histogram_aggregation = reader.histogram_aggregation();
+        let console_format = reader.console_format();
         let prometheus_listen = format!(
             "{}:{}",
             reader
@@ -283,6 +287,7 @@ impl TelemetryConfig {
             sampler,
             http_dup_semconv,
             histogram_aggregation,
+            console_format,
             prometheus_listen,
             otlp_endpoints,
             problems: reader.problems,
@@ -386,6 +391,21 @@ impl Reader<'_> {
                         "explicit_bucket_histogram",
                     );
                     HistogramAggregation::ExplicitBuckets
+                }
+            },
+        }
+    }
+
+    fn console_format(&mut self) -> ConsoleFormat {
+        const NAME: &str = "WASMLENS_CONSOLE_FORMAT";
+        match self.get(NAME) {
+            None => ConsoleFormat::Text,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "text" => ConsoleFormat::Text,
+                "json" => ConsoleFormat::Json,
+                _ => {
+                    self.problem(NAME, &value, "text or json", "text");
+                    ConsoleFormat::Text
                 }
             },
         }

@@ -3,6 +3,7 @@
 //! the contract's names and instruments, and log records for guest output.
 
 pub mod config;
+mod console;
 pub mod events;
 mod exporters;
 mod guest_log;
@@ -19,8 +20,8 @@ mod resource;
 mod subscriber;
 
 pub use config::{
-    Exporter, HistogramAggregation, OtlpEndpoint, Protocol, RootSampler, SamplerChoice, Signal,
-    TelemetryConfig,
+    ConsoleFormat, Exporter, HistogramAggregation, OtlpEndpoint, Protocol, RootSampler,
+    SamplerChoice, Signal, TelemetryConfig,
 };
 pub use guest_log::{GuestLogEmitter, GuestStream};
 pub use http_method::KnownMethod;

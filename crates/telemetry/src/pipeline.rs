@@ -6,6 +6,7 @@
 use crate::config::{
     Exporter, HistogramAggregation, RootSampler, SamplerChoice, Signal, TelemetryConfig,
 };
+use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExporter};
 use crate::exporters::{
     BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, span_batch_config,
     span_exporter, user_set,
@@ -147,7 +148,7 @@ impl Telemetry {
                     .exporters(signal)
                     .iter()
                     .map(|exporter| match exporter {
-                        Exporter::Console => "console (stdout)".to_owned(),
+                        Exporter::Console => "console (stderr)".to_owned(),
                         Exporter::Prometheus => match self.prometheus_addr {
                             Some(addr) => format!("prometheus http://{addr}/metrics"),
                             None => "prometheus".to_owned(),
@@ -213,6 +214,7 @@ impl Telemetry {
 }
 
 fn build_tracer_provider(config: &mut TelemetryConfig, resource: Resource) -> SdkTracerProvider {
+    let console = config.console_format;
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_id_generator(crate::ids::PresetIdGenerator::default());
@@ -235,9 +237,7 @@ fn build_tracer_provider(config: &mut TelemetryConfig, resource: Resource) -> Sd
                         .build(),
                 )
             }
-            Exporter::Console => {
-                builder.with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
-            }
+            Exporter::Console => builder.with_simple_exporter(ConsoleSpanExporter::new(console)),
             // The configuration offers Prometheus for metrics only.
             Exporter::Prometheus => builder,
         };
@@ -264,6 +264,7 @@ fn build_meter_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
 ) -> anyhow::Result<(SdkMeterProvider, Option<std::net::SocketAddr>)> {
+    let console = config.console_format;
     let mut builder = SdkMeterProvider::builder().with_resource(resource);
     if config.histogram_aggregation == HistogramAggregation::Base2Exponential {
         builder = builder.with_view(|instrument: &Instrument| {
@@ -287,9 +288,8 @@ fn build_meter_provider(
                 let exporter = otlp(Signal::Metrics, protocol, endpoint, metric_exporter);
                 builder.with_reader(PeriodicReader::builder(exporter).build())
             }
-            Exporter::Console => builder.with_reader(
-                PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default()).build(),
-            ),
+            Exporter::Console => builder
+                .with_reader(PeriodicReader::builder(ConsoleMetricExporter::new(console)).build()),
             Exporter::Prometheus => {
                 let addr = &config.prometheus_listen;
                 let listener = crate::prometheus::bind(addr).map_err(|err| {
@@ -308,6 +308,7 @@ fn build_meter_provider(
 }
 
 fn build_logger_provider(config: &mut TelemetryConfig, resource: Resource) -> SdkLoggerProvider {
+    let console = config.console_format;
     let mut builder = SdkLoggerProvider::builder().with_resource(resource);
     for exporter in config.logs.clone() {
         builder = match exporter {
@@ -320,9 +321,7 @@ fn build_logger_provider(config: &mut TelemetryConfig, resource: Resource) -> Sd
                         .build(),
                 )
             }
-            Exporter::Console => {
-                builder.with_simple_exporter(opentelemetry_stdout::LogExporter::default())
-            }
+            Exporter::Console => builder.with_simple_exporter(ConsoleLogExporter::new(console)),
             Exporter::Prometheus => builder,
         };
     }

@@ -23,7 +23,8 @@ Telemetry is configured with the standard OpenTelemetry variables, for example:
   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318   send traces, metrics and logs over OTLP
   OTEL_EXPORTER_OTLP_PROTOCOL=grpc                    (default http/protobuf; also http/json)
   OTEL_SERVICE_NAME=shop                              (default wasmlens)
-  OTEL_TRACES_EXPORTER=console                        print spans instead (also otlp, none)
+  OTEL_TRACES_EXPORTER=console                        a tree of spans on stderr instead (also
+                                                      OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER)
   OTEL_METRICS_EXPORTER=prometheus                    serve /metrics on localhost:9464
   OTEL_SDK_DISABLED=true                              record nothing
 With no endpoint and no exporter set, nothing is exported. RUST_LOG filters the log on stderr.";
@@ -46,14 +47,17 @@ enum Commands {
     ///
     /// Everything after APP.wasm is given to the guest as its arguments. Its stdin,
     /// stdout and stderr are the host's, and its exit code becomes wasmlens's. A guest that
-    /// traps or hits a limit exits with code 134 and a one-line reason on stderr.
+    /// traps or hits a limit exits with code 134 and a one-line reason on stderr. Ctrl-C
+    /// (or SIGTERM) stops the guest, flushes its telemetry and exits with 130 (or 143); a
+    /// second one quits at once.
     #[command(after_help = TELEMETRY_HELP)]
     Run(RunArgs),
     /// Serve a wasi:http proxy component over HTTP/1.1, like `wasmtime serve`.
     ///
     /// Each request gets a fresh instance. A guest that traps or hits a limit gets its
     /// request a 500; everyone else is served on. SIGINT or SIGTERM stops accepting, lets
-    /// in-flight requests finish, flushes telemetry and exits 0.
+    /// in-flight requests finish, flushes telemetry and exits 0; a second signal quits at
+    /// once.
     #[command(after_help = TELEMETRY_HELP)]
     Serve(ServeArgs),
     /// Start a workload from its manifest (wasmlens.toml): wasi:http components, each on
@@ -160,7 +164,8 @@ struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: u32,
 
-    /// Size of the request line and headers together; larger requests get a 431.
+    /// Size of the request line and headers together, as sent; larger requests get a 431
+    /// (as do requests with more than 100 headers).
     #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_bytes)]
     max_request_header_size: usize,
 

@@ -140,3 +140,69 @@ async fn a_component_that_cannot_start_is_refused_before_serving() {
         "{stderr}"
     );
 }
+
+/// `wasmlens run command.wasm` with every signal on the console: stdout and stderr.
+async fn run_on_console(env: &[(&str, &str)]) -> (String, String) {
+    let output = tokio::process::Command::new(BIN)
+        .args(["run", guest("command").to_str().unwrap()])
+        .env_clear()
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .env("OTEL_METRICS_EXPORTER", "console")
+        .env("OTEL_LOGS_EXPORTER", "console")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (text(&output.stdout), text(&output.stderr))
+}
+
+#[tokio::test]
+async fn console_telemetry_is_a_tree_on_stderr_and_leaves_stdout_to_the_guest() {
+    let (stdout, stderr) = run_on_console(&[]).await;
+    assert_eq!(stdout, "hello from a wasmlens guest\n", "the guest's alone");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let invocation = lines
+        .iter()
+        .position(|l| l.starts_with("  ComponentInvocation (server) command "))
+        .unwrap_or_else(|| panic!("the entry span, one level in: {stderr}"));
+    assert!(lines[invocation - 1].starts_with("trace "), "{stderr}");
+    assert!(
+        lines[invocation + 1].starts_with("    ComponentInstantiation command ")
+            && lines[invocation + 1].ends_with(" ms"),
+        "its child, one level further: {stderr}"
+    );
+    assert!(
+        stderr.contains("log INFO guest: hello from a wasmlens guest [component command] [trace "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("metric component.invocations{"), "{stderr}");
+}
+
+#[tokio::test]
+async fn console_telemetry_in_json_is_otlp_a_request_a_line() {
+    let (stdout, stderr) = run_on_console(&[("WASMLENS_CONSOLE_FORMAT", "json")]).await;
+    assert_eq!(stdout, "hello from a wasmlens guest\n");
+    let requests: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let spans: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r.get("resourceSpans"))
+        .flat_map(|r| r[0]["scopeSpans"][0]["spans"].as_array().unwrap())
+        .map(|span| span["name"].as_str().unwrap())
+        .collect();
+    assert!(spans.contains(&"ComponentInvocation"), "{stderr}");
+    assert!(
+        requests.iter().any(|r| r.get("resourceLogs").is_some()),
+        "{stderr}"
+    );
+    assert!(
+        requests.iter().any(|r| r.get("resourceMetrics").is_some()),
+        "{stderr}"
+    );
+}
