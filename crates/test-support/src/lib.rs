@@ -4,5 +4,7 @@
 mod process;
 mod receiver;
 
-pub use process::{HttpConnection, Wasmlens, guest, http_get, http_request, workload_dir};
+pub use process::{
+    Finished, HttpConnection, Wasmlens, guest, http_get, http_request, run_to_end, workload_dir,
+};
 pub use receiver::{EventRecord, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};

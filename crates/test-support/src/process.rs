@@ -195,6 +195,35 @@ impl Wasmlens {
     }
 }
 
+/// How a `wasmlens` that ran to its end did.
+#[derive(Debug)]
+pub struct Finished {
+    /// `None` if a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `wasmlens ARGS` to its end, with only `env` in its environment (and
+/// `RUST_BACKTRACE=0`) and no stdin.
+pub async fn run_to_end(binary: &str, args: &[&str], env: &[(&str, String)]) -> Finished {
+    let output = tokio::process::Command::new(binary)
+        .args(args)
+        .env_clear()
+        .env("RUST_BACKTRACE", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run wasmlens");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    Finished {
+        code: output.status.code(),
+        stdout: text(&output.stdout),
+        stderr: text(&output.stderr),
+    }
+}
+
 /// A GET with extra headers; returns the status, the headers and the body.
 pub async fn http_get(url: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
     http_request("GET", url, headers).await

@@ -1,7 +1,7 @@
 //! What a user meets at the command line: addresses as they type them, and what wasmlens
 //! says about the telemetry it was asked for.
 
-use wasmlens_test_support::{Wasmlens, guest, http_get};
+use wasmlens_test_support::{Finished, Wasmlens, guest, http_get, run_to_end};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 
@@ -17,13 +17,9 @@ async fn listen_takes_a_host_name() {
     assert_eq!((status, body.as_str()), (200, "hello"));
     server.terminate().await;
 
-    let output = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "no-such-host.invalid:80", &hello()])
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let args = ["serve", "--listen", "no-such-host.invalid:80", &hello()];
+    let Finished { code, stderr, .. } = run_to_end(BIN, &args, &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("no-such-host.invalid:80") && stderr.contains("HOST:PORT"),
         "{stderr}"
@@ -126,15 +122,9 @@ async fn the_access_log_has_a_line_per_request_when_it_is_turned_on() {
 #[tokio::test]
 async fn a_component_that_cannot_start_is_refused_before_serving() {
     let broken = guest("http-start-trap");
-    let output = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", broken.to_str().unwrap()])
-        .env_clear()
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let args = ["serve", "--listen", "127.0.0.1:0", broken.to_str().unwrap()];
+    let Finished { code, stderr, .. } = run_to_end(BIN, &args, &[]).await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("the component could not be instantiated") && !stderr.contains("serving"),
         "{stderr}"
@@ -142,26 +132,22 @@ async fn a_component_that_cannot_start_is_refused_before_serving() {
 }
 
 /// `wasmlens run command.wasm` with every signal on the console: stdout and stderr.
-async fn run_on_console(env: &[(&str, &str)]) -> (String, String) {
-    let output = tokio::process::Command::new(BIN)
-        .args(["run", guest("command").to_str().unwrap()])
-        .env_clear()
-        .env("OTEL_TRACES_EXPORTER", "console")
-        .env("OTEL_METRICS_EXPORTER", "console")
-        .env("OTEL_LOGS_EXPORTER", "console")
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success());
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (text(&output.stdout), text(&output.stderr))
+async fn run_on_console(format: &str) -> (String, String) {
+    let command = guest("command");
+    let env = [
+        ("OTEL_TRACES_EXPORTER", "console".to_owned()),
+        ("OTEL_METRICS_EXPORTER", "console".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "console".to_owned()),
+        ("WASMLENS_CONSOLE_FORMAT", format.to_owned()),
+    ];
+    let ran = run_to_end(BIN, &["run", command.to_str().unwrap()], &env).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    (ran.stdout, ran.stderr)
 }
 
 #[tokio::test]
 async fn console_telemetry_is_a_tree_on_stderr_and_leaves_stdout_to_the_guest() {
-    let (stdout, stderr) = run_on_console(&[]).await;
+    let (stdout, stderr) = run_on_console("text").await;
     assert_eq!(stdout, "hello from a wasmlens guest\n", "the guest's alone");
     let lines: Vec<&str> = stderr.lines().collect();
     let invocation = lines
@@ -183,7 +169,7 @@ async fn console_telemetry_is_a_tree_on_stderr_and_leaves_stdout_to_the_guest() 
 
 #[tokio::test]
 async fn console_telemetry_in_json_is_otlp_a_request_a_line() {
-    let (stdout, stderr) = run_on_console(&[("WASMLENS_CONSOLE_FORMAT", "json")]).await;
+    let (stdout, stderr) = run_on_console("json").await;
     assert_eq!(stdout, "hello from a wasmlens guest\n");
     let requests: Vec<serde_json::Value> = stderr
         .lines()

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 use wasmlens_test_support::{
-    MetricPoint, OtlpReceiver, Transport, Wasmlens, guest, http_get, http_request, workload_dir,
+    Finished, MetricPoint, OtlpReceiver, Transport, Wasmlens, guest, http_get, http_request,
+    run_to_end, workload_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
@@ -110,16 +111,10 @@ async fn prometheus_from_the_environment_and_a_clear_error_when_the_port_is_take
         ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1".to_owned()),
         ("OTEL_EXPORTER_PROMETHEUS_PORT", port.clone()),
     ];
-    let output = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(guest("http-hello"))
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let hello = guest("http-hello");
+    let args = ["serve", "--listen", "127.0.0.1:0", hello.to_str().unwrap()];
+    let Finished { code, stderr, .. } = run_to_end(BIN, &args, &env).await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "cannot serve Prometheus metrics on 127.0.0.1:{port}"
@@ -213,6 +208,9 @@ timeout = "200ms"
         .wait_for_stderr("guest warning on stderr", WAIT)
         .await;
     drop(quitter);
+    // Its guest loops on until its fuel runs out; the requests below come after, so that
+    // the last fuel left is the last request's.
+    server.wait_for_stderr("FuelExhausted", WAIT).await;
     for path in ["/b/ok", "/b/trap", "/b/grow", "/b/loop", "/b/ok"] {
         let expected = if path.ends_with("ok") { 200 } else { 500 };
         assert_eq!(http_get(&server.url(path), &[]).await.0, expected, "{path}");

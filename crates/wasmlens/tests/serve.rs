@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use wasmlens_test_support::{
-    MetricPoint, OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get,
+    MetricPoint, OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get, run_to_end,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
@@ -529,14 +529,10 @@ async fn a_c_guest_through_wasi_libc_and_the_preview1_adapter_serves() {
 
 #[tokio::test]
 async fn a_component_that_is_not_a_proxy_is_refused() {
-    let output = tokio::process::Command::new(BIN)
-        .args(["serve", guest("command").to_str().unwrap()])
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let command = guest("command");
+    let ran = run_to_end(BIN, &["serve", command.to_str().unwrap()], &[]).await;
+    assert_ne!(ran.code, Some(0));
+    let stderr = ran.stderr;
     assert!(
         stderr.contains("does not export wasi:http/incoming-handler"),
         "{stderr}"

@@ -2,7 +2,9 @@
 //! components routed by path, each with its own grants and limits.
 
 use std::time::Duration;
-use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get, workload_dir};
+use wasmlens_test_support::{
+    OtlpReceiver, Transport, Wasmlens, guest, http_get, run_to_end, workload_dir,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
@@ -124,17 +126,8 @@ async fn propagate_to_in_the_manifest_decides_who_gets_the_context() {
 
 /// Runs `wasmlens up MANIFEST`, which is expected to refuse it: its exit code and stderr.
 async fn refused(manifest: &std::path::Path) -> (Option<i32>, String) {
-    let output = tokio::process::Command::new(BIN)
-        .arg("up")
-        .arg(manifest)
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let ran = run_to_end(BIN, &["up", manifest.to_str().unwrap()], &[]).await;
+    (ran.code, ran.stderr)
 }
 
 #[tokio::test]
@@ -196,18 +189,9 @@ async fn up_to_the_end(
     manifest: &std::path::Path,
     receiver: &OtlpReceiver,
 ) -> (Option<i32>, String) {
-    let output = tokio::process::Command::new(BIN)
-        .arg("up")
-        .arg(manifest)
-        .env_clear()
-        .envs(receiver.exporter_env(Transport::Grpc))
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let env = receiver.exporter_env(Transport::Grpc);
+    let ran = run_to_end(BIN, &["up", manifest.to_str().unwrap()], &env).await;
+    (ran.code, ran.stderr)
 }
 
 /// A workload that started, ran and stopped.

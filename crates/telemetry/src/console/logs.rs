@@ -10,17 +10,10 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 use std::fmt::Write as _;
 
+#[derive(Debug)]
 pub(crate) struct ConsoleLogExporter {
     format: ConsoleFormat,
     resource: ResourceAttributesWithSchema,
-}
-
-impl std::fmt::Debug for ConsoleLogExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleLogExporter")
-            .field("format", &self.format)
-            .finish()
-    }
 }
 
 impl ConsoleLogExporter {

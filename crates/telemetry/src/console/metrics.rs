@@ -10,16 +10,9 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use std::fmt::{Display, Write as _};
 use std::time::Duration;
 
+#[derive(Debug)]
 pub(crate) struct ConsoleMetricExporter {
     format: ConsoleFormat,
-}
-
-impl std::fmt::Debug for ConsoleMetricExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleMetricExporter")
-            .field("format", &self.format)
-            .finish()
-    }
 }
 
 impl ConsoleMetricExporter {

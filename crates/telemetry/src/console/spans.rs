@@ -34,27 +34,20 @@ const SHOWN: &[&str] = &[
     "shutdown_reason",
 ];
 
+#[derive(Debug)]
 pub(crate) struct ConsoleSpanExporter {
     format: ConsoleFormat,
     resource: ResourceAttributesWithSchema,
     pending: Mutex<Pending>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Pending {
     traces: HashMap<TraceId, Vec<SpanData>>,
     /// In the order their first span arrived.
     order: VecDeque<TraceId>,
     spans: usize,
     written: VecDeque<TraceId>,
-}
-
-impl std::fmt::Debug for ConsoleSpanExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleSpanExporter")
-            .field("format", &self.format)
-            .finish()
-    }
 }
 
 impl ConsoleSpanExporter {
