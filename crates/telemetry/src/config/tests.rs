@@ -1,0 +1,211 @@
+//! What the configuration makes of the variables a user sets.
+
+use super::*;
+use std::collections::HashMap;
+
+fn config(vars: &[(&str, &str)]) -> TelemetryConfig {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    TelemetryConfig::from_lookup(|name| vars.get(name).cloned())
+}
+
+#[test]
+fn nothing_configured_exports_nothing() {
+    let c = config(&[]);
+    assert!(c.traces.is_empty() && c.metrics.is_empty() && c.logs.is_empty());
+    assert!(c.problems.is_empty());
+    assert_eq!(
+        c.propagators,
+        Propagators {
+            tracecontext: true,
+            baggage: true
+        }
+    );
+}
+
+#[test]
+fn an_endpoint_turns_otlp_on_with_the_spec_default_protocol() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]);
+    assert_eq!(c.traces, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+    assert_eq!(c.logs, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+}
+
+#[test]
+fn endpoints_resolve_as_the_specification_says() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "http://logs:9999/custom",
+        ),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+    ]);
+    let url = |signal| c.otlp_endpoint(signal).map(|e| e.url.as_str());
+    assert_eq!(url(Signal::Traces), Some("http://collector:4318/v1/traces"));
+    assert_eq!(url(Signal::Metrics), Some("http://collector:4318/"));
+    assert_eq!(url(Signal::Logs), Some("http://logs:9999/custom"));
+    let c = config(&[("OTEL_TRACES_EXPORTER", "otlp")]);
+    assert_eq!(
+        c.otlp_endpoint(Signal::Traces),
+        Some(&OtlpEndpoint {
+            url: "http://localhost:4318/v1/traces".to_owned(),
+            variable: None
+        })
+    );
+    assert_eq!(c.otlp_endpoint(Signal::Metrics), None);
+}
+
+#[test]
+fn an_endpoint_that_is_not_a_url_is_reported_and_the_default_used() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector 4318")]);
+    let url = c.otlp_endpoint(Signal::Traces).map(|e| e.url.as_str());
+    assert_eq!(url, Some("http://localhost:4318/v1/traces"));
+    let all = c.problems.join("\n");
+    assert_eq!(
+        all.matches("OTEL_EXPORTER_OTLP_ENDPOINT=\"collector 4318\"")
+            .count(),
+        1,
+        "{all}"
+    );
+}
+
+#[test]
+fn a_tls_endpoint_is_refused_rather_than_sent_to_in_clear_text() {
+    let c = config(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.example:4318",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "http://logs:4318/v1/logs",
+        ),
+    ]);
+    assert!(c.traces.is_empty() && c.metrics.is_empty());
+    assert_eq!(c.logs, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+    assert_eq!(c.otlp_endpoint(Signal::Traces), None);
+    assert_eq!(c.problems.len(), 1, "said once: {:?}", c.problems);
+    assert!(c.problems[0].contains("TLS"), "{:?}", c.problems);
+}
+
+#[test]
+fn samplers_and_their_ratios() {
+    let sampler = |vars: &[(&str, &str)]| {
+        let c = config(vars);
+        (c.sampler, c.problems)
+    };
+    assert_eq!(
+        sampler(&[]).0,
+        SamplerChoice::ParentBased(RootSampler::AlwaysOn)
+    );
+    let ratio = [
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+    ];
+    assert_eq!(
+        sampler(&ratio),
+        (
+            SamplerChoice::ParentBased(RootSampler::TraceIdRatio(0.25)),
+            vec![]
+        )
+    );
+    for bad in ["2", "-0.5", "half"] {
+        let (choice, problems) = sampler(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", bad),
+        ]);
+        assert_eq!(choice, SamplerChoice::TraceIdRatio(1.0));
+        assert!(
+            problems.len() == 1
+                && problems[0].contains(&format!("OTEL_TRACES_SAMPLER_ARG={bad:?}")),
+            "{problems:?}"
+        );
+    }
+    let (choice, problems) = sampler(&[("OTEL_TRACES_SAMPLER", "sometimes")]);
+    assert_eq!(choice, SamplerChoice::ParentBased(RootSampler::AlwaysOn));
+    assert_eq!(problems.len(), 1);
+}
+
+#[test]
+fn a_signal_endpoint_turns_on_only_that_signal() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://x:4317"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(c.traces, vec![Exporter::Otlp(Protocol::Grpc)]);
+    assert!(c.metrics.is_empty());
+}
+
+#[test]
+fn explicit_exporters_and_lists() {
+    let c = config(&[
+        ("OTEL_TRACES_EXPORTER", "otlp,console"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "console"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+    ]);
+    assert_eq!(
+        c.traces,
+        vec![Exporter::Otlp(Protocol::HttpJson), Exporter::Console]
+    );
+    assert!(c.metrics.is_empty());
+    assert_eq!(c.logs, vec![Exporter::Console]);
+}
+
+#[test]
+fn bad_values_are_reported_once_each_with_name_and_value() {
+    let c = config(&[
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+        ("OTEL_SDK_DISABLED", "maybe"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "5s"),
+        ("OTEL_PROPAGATORS", "b3,tracecontext"),
+    ]);
+    let all = c.problems.join("\n");
+    for needle in [
+        "OTEL_TRACES_EXPORTER=\"zipkin\"",
+        "OTEL_EXPORTER_OTLP_PROTOCOL=\"carrier-pigeon\"",
+        "OTEL_SDK_DISABLED=\"maybe\"",
+        "OTEL_BSP_SCHEDULE_DELAY=\"5s\"",
+        "\"b3\"",
+    ] {
+        assert_eq!(all.matches(needle).count(), 1, "{needle} in:\n{all}");
+    }
+    assert!(!c.disabled);
+    assert_eq!(
+        c.propagators,
+        Propagators {
+            tracecontext: true,
+            baggage: false
+        }
+    );
+}
+
+#[test]
+fn sdk_disabled_turns_everything_off() {
+    let c = config(&[
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"),
+    ]);
+    assert!(c.disabled && c.traces.is_empty() && c.metrics.is_empty() && c.logs.is_empty());
+    assert!(!c.propagators.tracecontext);
+}
+
+#[test]
+fn propagators_none_and_semconv_dup() {
+    let c = config(&[
+        ("OTEL_PROPAGATORS", "none"),
+        ("OTEL_SEMCONV_STABILITY_OPT_IN", "database, http/dup"),
+    ]);
+    assert_eq!(
+        c.propagators,
+        Propagators {
+            tracecontext: false,
+            baggage: false
+        }
+    );
+    assert!(c.http_dup_semconv);
+}
