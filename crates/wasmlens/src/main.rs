@@ -437,16 +437,11 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
 async fn run_workload(
     telemetry: &Arc<Telemetry>,
     spec: WorkloadSpec,
-    shutdown: impl Future<Output = &'static str> + Send + 'static,
+    shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<wasmlens_workload::Ended> {
     let parent = process_parent(telemetry);
     let workload = Workload::load(telemetry.clone(), spec, parent).await?;
-    let running = workload.start();
-    let stop = running.stop_handle();
-    let signal = tokio::spawn(async move { stop.stop(shutdown.await) });
-    let ended = running.wait().await;
-    signal.abort();
-    Ok(ended)
+    Ok(workload.run_until(shutdown).await)
 }
 
 /// Watches for SIGINT and SIGTERM from the moment it is called, so that a signal that

@@ -125,17 +125,40 @@ impl Workload {
 
     /// Starts it: it is running, serving its routes and running its commands once, until
     /// its commands are done (if it serves nothing) or it is told to stop.
+    /// Its own task runs it; the [`RunningWorkload`] stops it and waits for it. (A front
+    /// end that only waits for it can [`Workload::run_until`] instead.)
     pub fn start(mut self) -> RunningWorkload {
         self.lifecycle.running();
-        let (stop, stopped) = watch::channel(None);
-        let task = tokio::spawn(self.run(stopped));
+        let (stop, mut stopped) = watch::channel(None);
+        let stop_reason = async move {
+            let reason = stopped
+                .wait_for(Option::is_some)
+                .await
+                .map(|reason| *reason);
+            match reason {
+                Ok(reason) => reason.unwrap_or(shutdown_reason::SIGTERM),
+                // Nobody can stop it any more: it ends on its own.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let task = tokio::spawn(self.run(stop_reason));
         RunningWorkload {
             stop: StopHandle(Arc::new(stop)),
             task,
         }
     }
 
-    async fn run(self, mut stopped: watch::Receiver<Option<&'static str>>) -> Ended {
+    /// Starts it and runs it in the calling task until it ends on its own or `stop`
+    /// says why it must stop (`SIGINT`, say). This is [`Workload::start`] then
+    /// [`RunningWorkload::wait`] without a task of its own, which a short command run
+    /// notices: handing the work to another thread and back costs it about half a
+    /// millisecond.
+    pub async fn run_until(mut self, stop: impl Future<Output = &'static str>) -> Ended {
+        self.lifecycle.running();
+        self.run(stop).await
+    }
+
+    async fn run(self, stop: impl Future<Output = &'static str>) -> Ended {
         let Workload {
             mut lifecycle,
             host,
@@ -148,15 +171,7 @@ impl Workload {
         let serves = server.is_some();
         let host = &host;
         let reason = async move {
-            let reason = stopped
-                .wait_for(Option::is_some)
-                .await
-                .map(|reason| *reason);
-            let reason = match reason {
-                Ok(reason) => reason.unwrap_or(shutdown_reason::SIGTERM),
-                // Nobody can stop it any more: it ends on its own.
-                Err(_) => std::future::pending().await,
-            };
+            let reason = stop.await;
             // Said before anything running is dropped, so that it can say why it stopped.
             host.stopping(reason);
             reason
