@@ -3,7 +3,7 @@
 //! trigger can apply half of it.
 
 use crate::host::Shared;
-use crate::observe::{ComponentTelemetry, Invocation, mark_failed};
+use crate::observe::{ComponentTelemetry, Invocation, Outcome};
 use crate::state::HostState;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
@@ -102,9 +102,8 @@ impl<W: World> HostComponent<W> {
                 match self.instantiate(&invocation.cx, coldstart, &span).await {
                     Ok((store, instance)) => self.call(invocation, store, instance, call).await,
                     Err((failure, mut store)) => {
-                        // The instantiation's span carries the event; the run's says so too.
-                        mark_failed(&invocation.cx, &failure);
-                        telemetry.end_invocation(invocation, store.as_mut(), None, false);
+                        let outcome = Outcome::NotInstantiated(&failure);
+                        telemetry.end_invocation(invocation, store.as_mut(), outcome);
                         Err(failure)
                     }
                 }
@@ -199,19 +198,18 @@ impl<W: World> HostComponent<W> {
         let returned = call(&mut store, instance)
             .with_context(invocation.cx.clone())
             .await;
-        let (returned, ok) = match returned {
-            Ok(returned) => {
-                let ok = returned.is_ok();
-                (Ok(returned), ok)
-            }
-            Err(err) => {
-                tracing::debug!("guest failure: {err:?}");
-                (Err(GuestFailure::classify(&err, false)), false)
-            }
+        let returned = returned.map_err(|err| {
+            tracing::debug!("guest failure: {err:?}");
+            GuestFailure::classify(&err, false)
+        });
+        let outcome = match &returned {
+            Ok(returned) => Outcome::Returned {
+                ok: returned.is_ok(),
+            },
+            Err(failure) => Outcome::Failed(failure),
         };
-        let failure = returned.as_ref().err();
         self.telemetry
-            .end_invocation(invocation, Some(&mut store), failure, ok);
+            .end_invocation(invocation, Some(&mut store), outcome);
         returned
     }
 

@@ -61,6 +61,17 @@ pub(crate) struct Instantiation {
     started: Instant,
 }
 
+/// How an invocation ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Outcome<'a> {
+    /// The call returned; `ok` says whether that counts as a success (`outcome`).
+    Returned { ok: bool },
+    /// The guest failed during the call.
+    Failed(&'a GuestFailure),
+    /// Its instance could not be made (the instantiation's span reports why).
+    NotInstantiated(&'a GuestFailure),
+}
+
 /// What one invocation used of its limits.
 struct ResourcesUsed {
     /// Fuel consumed and remaining, where the engine meters it.
@@ -311,12 +322,15 @@ impl ComponentTelemetry {
         &self,
         mut invocation: Invocation<'_>,
         store: Option<&mut Store<HostState>>,
-        failure: Option<&GuestFailure>,
-        ok: bool,
+        outcome: Outcome<'_>,
     ) {
         invocation.ended = true;
         let seconds = invocation.started.elapsed().as_secs_f64();
         let cx = &invocation.cx;
+        let failure = match outcome {
+            Outcome::Returned { .. } => None,
+            Outcome::Failed(failure) | Outcome::NotInstantiated(failure) => Some(failure),
+        };
         let used = store.map(|store| self.resources_used(store));
         if let Some(used) = &used {
             self.record_resources(cx, used, failure);
@@ -332,10 +346,18 @@ impl ComponentTelemetry {
             }
             span.set_attribute(KeyValue::new(attr::DURATION_MS, seconds * 1000.0));
         }
-        if let Some(failure) = failure {
-            self.report_failure(cx, failure);
+        match outcome {
+            Outcome::Returned { ok } => self.count_invocation(ok),
+            Outcome::Failed(failure) => {
+                self.report_failure(cx, failure);
+                self.count_invocation(false);
+            }
+            // The instantiation's span carries the event; the invocation's says so too.
+            Outcome::NotInstantiated(failure) => {
+                mark_failed(cx, failure);
+                self.count_invocation(false);
+            }
         }
-        self.count_invocation(ok);
         self.metrics.invocation_duration.record(seconds);
         self.metrics.execution_duration.record(seconds);
         span.end();

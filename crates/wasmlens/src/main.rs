@@ -56,8 +56,8 @@ enum Commands {
     ///
     /// Each request gets a fresh instance. A guest that traps or hits a limit gets its
     /// request a 500; everyone else is served on. SIGINT or SIGTERM stops accepting, lets
-    /// in-flight requests finish, flushes telemetry and exits 0; a second signal quits at
-    /// once.
+    /// in-flight requests finish (up to --shutdown-timeout), flushes telemetry and exits 0;
+    /// a second signal quits at once.
     #[command(after_help = TELEMETRY_HELP)]
     Serve(ServeArgs),
     /// Start a workload from its manifest (wasmlens.toml): wasi:http components, each on
@@ -87,8 +87,9 @@ enum Commands {
     ///   source = "warm.wasm"
     ///   args = ["--all"]
     ///
-    /// A workload of commands only stops when they are done, and exits with the first
-    /// non-zero exit code (134 for a command that trapped or hit a limit).
+    /// A workload of commands only stops when they are done (or at SIGINT or SIGTERM), and
+    /// exits with the first non-zero exit code (134 for a command that trapped or hit a
+    /// limit; 130 or 143 for commands the signal cut short).
     #[command(after_help = TELEMETRY_HELP, verbatim_doc_comment)]
     Up(UpArgs),
 }

@@ -299,3 +299,20 @@ async fn sigterm_stops_a_serving_workload_with_its_reason() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn the_first_non_zero_exit_code_wins_and_a_later_failure_still_fails_the_workload() {
+    let manifest = "[workload]\nname = \"jobs\"\n\
+        [[component]]\nid = \"three\"\nsource = \"components/command.wasm\"\nargs = [\"exit\", \"3\"]\n\
+        [[component]]\nid = \"bad\"\nsource = \"components/command.wasm\"\nargs = [\"trap\"]\n";
+    let dir = workload_dir("first-code", manifest);
+    let receiver = OtlpReceiver::start().await;
+    let (code, stderr) = up_to_the_end(&dir.join("wasmlens.toml"), &receiver).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let stop = receiver.wait_for_span("WorkloadStop", WAIT).await;
+    assert_eq!(
+        (stop.attr("shutdown_reason"), stop.status_code),
+        (Some("failed"), 2)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

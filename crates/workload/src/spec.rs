@@ -83,8 +83,14 @@ impl WorkloadSpec {
 
     /// Whether it serves HTTP.
     pub fn serves(&self) -> bool {
-        self.components
-            .iter()
-            .any(|c| matches!(c.trigger, Trigger::Http { .. }))
+        self.routes().next().is_some()
+    }
+
+    /// The routes its HTTP components serve.
+    pub fn routes(&self) -> impl Iterator<Item = &str> {
+        self.components.iter().filter_map(|c| match &c.trigger {
+            Trigger::Http { route } => Some(route.as_str()),
+            Trigger::Cli { .. } => None,
+        })
     }
 }

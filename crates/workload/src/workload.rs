@@ -7,11 +7,11 @@ use crate::lifecycle::{Lifecycle, State};
 use crate::spec::{ComponentSpec, Trigger, WorkloadSpec};
 use opentelemetry::Context;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use wasmlens_command::{CliCommand, CommandComponent, FAILURE_EXIT_CODE, RunOutcome};
+use wasmlens_command::{CliCommand, CommandComponent, RunOutcome};
 use wasmlens_engine::{GuestFailure, RuntimeOptions};
 use wasmlens_host::{Grants, Host};
 use wasmlens_http::{HttpProxy, Route, Server};
@@ -67,8 +67,8 @@ struct Command {
 /// How a workload ended.
 #[derive(Debug)]
 pub struct Ended {
-    /// The first non-zero exit code of its commands (134 for one that failed; 130 or
-    /// 143 for ones cut short by SIGINT or SIGTERM), else 0.
+    /// The first non-zero exit code of its commands (134 for one that failed; 143 for
+    /// ones cut short by SIGTERM, 130 by SIGINT or any other reason), else 0.
     pub exit_code: i32,
     /// The command that failed (trapped or hit a limit), if one did: its source, and why.
     pub failure: Option<(PathBuf, GuestFailure)>,
@@ -79,6 +79,25 @@ impl Ended {
         Ended {
             exit_code: 0,
             failure: None,
+        }
+    }
+
+    /// A command from `source` ended so.
+    fn record(&mut self, source: &Path, outcome: RunOutcome) {
+        if self.exit_code == 0 {
+            self.exit_code = outcome.exit_code();
+        }
+        if let RunOutcome::Failed(failure) = outcome
+            && self.failure.is_none()
+        {
+            self.failure = Some((source.to_owned(), failure));
+        }
+    }
+
+    /// Commands were still running when the workload was stopped for `reason`.
+    fn cut_short(&mut self, reason: &str) {
+        if self.exit_code == 0 {
+            self.exit_code = interrupted_exit_code(reason);
         }
     }
 }
@@ -149,10 +168,9 @@ impl Workload {
     }
 
     /// Starts it and runs it in the calling task until it ends on its own or `stop`
-    /// says why it must stop (`SIGINT`, say). This is [`Workload::start`] then
-    /// [`RunningWorkload::wait`] without a task of its own, which a short command run
-    /// notices: handing the work to another thread and back costs it about half a
-    /// millisecond.
+    /// says why it must stop (`SIGINT`, say): [`Workload::start`], a stop and
+    /// [`RunningWorkload::wait`] in one call, for a front end that has nothing else to do
+    /// meanwhile (the `wasmlens` binary).
     pub async fn run_until(mut self, stop: impl Future<Output = &'static str>) -> Ended {
         self.lifecycle.running();
         self.run(stop).await
@@ -176,21 +194,28 @@ impl Workload {
             host.stopping(reason);
             reason
         };
-        let commands = run_commands(&commands, &parent);
-        let ended = match server {
+        // Kept outside the commands' future, so that what the first ones did is not lost
+        // when a stop cuts the rest short.
+        let results = Mutex::new(Ended::ok());
+        let commands = run_commands(&commands, &parent, &results);
+        let cut_short = match server {
             Some(server) => {
                 tracing::info!("serving {shown} on http://{}", server.local_addr());
                 let stopping = |reason| lifecycle.stopping(reason);
                 serve_until_stopped(server, commands, reason, stopping, grace).await
             }
             None => tokio::select! {
-                ended = commands => ended,
+                () = commands => None,
                 reason = reason => {
                     lifecycle.stopping(reason);
-                    Ended { exit_code: interrupted_exit_code(reason), failure: None }
+                    Some(reason)
                 }
             },
         };
+        let mut ended = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if let Some(reason) = cut_short {
+            ended.cut_short(reason);
+        }
         match (&ended.failure, serves) {
             // A workload of commands failed when one of them did.
             (Some((_, failure)), false) => {
@@ -210,14 +235,14 @@ impl Workload {
 
 /// Serves until `reason` says why to stop (which `stopping` reports), then drains, while
 /// the commands run; commands still running at the stop get `grace`, as in-flight
-/// requests do, and are then cut short.
+/// requests do, and are then cut short: the reason, if they were.
 async fn serve_until_stopped(
     server: Server,
-    commands: impl Future<Output = Ended>,
+    commands: impl Future<Output = ()>,
     reason: impl Future<Output = &'static str>,
     mut stopping: impl FnMut(&'static str),
     grace: Duration,
-) -> Ended {
+) -> Option<&'static str> {
     let stopped = Notify::new();
     let stopped_for = OnceLock::new();
     let shutdown = async {
@@ -228,17 +253,16 @@ async fn serve_until_stopped(
     };
     let commands = async {
         tokio::select! {
-            ended = commands => ended,
+            () = commands => None,
             () = async { stopped.notified().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutdown timeout passed with commands still running");
-                let reason = stopped_for.get().copied().unwrap_or_default();
-                Ended { exit_code: interrupted_exit_code(reason), failure: None }
+                stopped_for.get().copied()
             }
         }
     };
-    let (took, ended) = tokio::join!(server.run(shutdown), commands);
+    let (took, cut_short) = tokio::join!(server.run(shutdown), commands);
     tracing::info!("stopped in {took:?}; flushing telemetry");
-    ended
+    cut_short
 }
 
 /// A workload that has started.
@@ -266,8 +290,10 @@ impl RunningWorkload {
     }
 }
 
-/// Stops a running workload: it stops accepting requests, lets those in flight and its
-/// commands finish (within the shutdown timeout), and ends `stopped`.
+/// Stops a running workload: it stops accepting requests and lets those in flight finish,
+/// within the shutdown timeout, as it does its commands; a workload that serves nothing
+/// stops its commands at once. It ends `stopped` (or `failed`, for a workload of
+/// commands one of which failed).
 #[derive(Clone)]
 pub struct StopHandle(Arc<watch::Sender<Option<&'static str>>>);
 
@@ -315,7 +341,10 @@ async fn load_components(
 ) -> Result<(Host, Option<Server>, Vec<Command>), (&'static str, anyhow::Error)> {
     let invalid = |err: anyhow::Error| (error_type::VALIDATION_ERROR, err);
     let serves = spec.serves();
-    let max_instances = u32::try_from(spec.server.max_concurrent_requests).unwrap_or(u32::MAX);
+    // A slot for each request at once, and one for each command, which may run meanwhile.
+    let commands = spec.components.len() - spec.routes().count();
+    let slots = spec.server.max_concurrent_requests.saturating_add(commands);
+    let max_instances = u32::try_from(slots).unwrap_or(u32::MAX);
     let options = RuntimeOptions {
         consume_fuel: spec.meters_fuel(),
         pooled_instances: serves.then_some(max_instances),
@@ -394,9 +423,9 @@ fn grants(component: &ComponentSpec) -> Grants {
     grants
 }
 
-/// Runs the commands once, in order, each continuing `parent`'s trace.
-async fn run_commands(commands: &[Command], parent: &Context) -> Ended {
-    let mut ended = Ended::ok();
+/// Runs the commands once, in order, each continuing `parent`'s trace, and notes how
+/// each ended in `results` as it does.
+async fn run_commands(commands: &[Command], parent: &Context, results: &Mutex<Ended>) {
     for command in commands {
         let outcome = wasmlens_command::run(&command.component, parent).await;
         if let RunOutcome::Exited(code) = outcome {
@@ -404,20 +433,7 @@ async fn run_commands(commands: &[Command], parent: &Context) -> Ended {
             let id = command.component.id();
             tracing::info!("command {id:?} exited with code {code}");
         }
-        match outcome {
-            RunOutcome::Exited(0) => {}
-            RunOutcome::Exited(code) => {
-                if ended.exit_code == 0 {
-                    ended.exit_code = code;
-                }
-            }
-            RunOutcome::Failed(failure) => {
-                if ended.failure.is_none() {
-                    ended.exit_code = FAILURE_EXIT_CODE;
-                    ended.failure = Some((command.source.clone(), failure));
-                }
-            }
-        }
+        let mut results = results.lock().unwrap_or_else(PoisonError::into_inner);
+        results.record(&command.source, outcome);
     }
-    ended
 }

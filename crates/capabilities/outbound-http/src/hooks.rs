@@ -94,7 +94,9 @@ impl WasiHttpHooks for OutboundHooks {
         };
 
         if !self.policy.allows(&uri) {
-            tracing::warn!("outgoing request to {host}:{port} denied: not in --allow-outbound");
+            tracing::warn!(
+                "outgoing request to {host}:{port} denied: not an allowed outbound host (--allow-outbound, or allowed_outbound_hosts in a manifest)"
+            );
             finish(None, Some(error_type::HTTP_REQUEST_DENIED.to_owned()));
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }

@@ -119,12 +119,10 @@ impl Reader<'_> {
     pub(super) fn exporters(&mut self, signal: Signal, any_endpoint: bool) -> Vec<Exporter> {
         let name = signal.exporter_var();
         let protocol = self.protocol(signal);
-        let implicit = || {
-            if any_endpoint || (self.lookup)(signal.endpoint_var()).is_some_and(|v| !v.is_empty()) {
-                vec![Exporter::Otlp(protocol)]
-            } else {
-                Vec::new()
-            }
+        let endpoint = any_endpoint || self.get(signal.endpoint_var()).is_some();
+        let implicit = || match endpoint {
+            true => vec![Exporter::Otlp(protocol)],
+            false => Vec::new(),
         };
         let Some(value) = self.get(name) else {
             return implicit();
@@ -146,8 +144,13 @@ impl Reader<'_> {
                 }
             }
         }
-        exporters.dedup();
-        exporters
+        let mut unique = Vec::with_capacity(exporters.len());
+        for exporter in exporters {
+            if !unique.contains(&exporter) {
+                unique.push(exporter);
+            }
+        }
+        unique
     }
 
     /// The endpoint a signal is exported to, unless it is one wasmlens cannot send to:

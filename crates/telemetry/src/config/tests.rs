@@ -209,3 +209,14 @@ fn propagators_none_and_semconv_dup() {
     );
     assert!(c.http_dup_semconv);
 }
+
+#[test]
+fn each_exporter_once_and_blank_endpoints_are_unset() {
+    let c = config(&[("OTEL_TRACES_EXPORTER", "otlp,console,otlp")]);
+    assert_eq!(
+        c.traces,
+        vec![Exporter::Otlp(Protocol::HttpProtobuf), Exporter::Console]
+    );
+    let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "  ")]);
+    assert!(c.traces.is_empty(), "{:?}", c.traces);
+}

@@ -1,6 +1,7 @@
 //! Log records on the console: one line each, with the trace they belong to.
 
 use super::{ConsoleFormat, write, write_json};
+use crate::names::attr;
 use opentelemetry::logs::AnyValue;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -70,7 +71,7 @@ fn line(out: &mut String, record: &SdkLogRecord) {
         None => {}
     }
     for (key, value) in record.attributes_iter() {
-        if key.as_str() == "component_id"
+        if key.as_str() == attr::COMPONENT_ID
             && let AnyValue::String(id) = value
         {
             let _ = write!(out, " [component {id}]");

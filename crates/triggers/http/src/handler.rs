@@ -3,17 +3,17 @@
 
 use crate::answer::{HostAnswer, head_size};
 use crate::body::{ObservedBody, RequestEnd, ResponseBody};
+use crate::connection::Connection;
 use crate::metrics::HttpMetrics;
 use crate::proxy::ProxyComponent;
-use http::{HeaderValue, Request, Response, Version, header};
+use http::{Request, Response, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, StringValue};
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use wasmlens_host::Nesting;
@@ -80,6 +80,11 @@ impl Handler {
         let mut routes: Vec<Routed> = routes
             .into_iter()
             .map(|Route { prefix, component }| {
+                // `/api/` and `/api` are the same route.
+                let prefix = match prefix.trim_end_matches('/') {
+                    "" => "/".to_owned(),
+                    trimmed => trimmed.to_owned(),
+                };
                 let template = format!("{}/*", prefix.trim_end_matches('/'));
                 // Shared, not copied: cloning it per request costs a reference count.
                 let template = opentelemetry::StringValue::from(Arc::<str>::from(template));
@@ -307,90 +312,6 @@ impl Handler {
             attrs.push(KeyValue::new(attr::old_http::TARGET, path.to_owned()));
         }
         attrs
-    }
-}
-
-/// The connection a request came on. The attribute values that stay the same for its
-/// requests (the client's address; the `Host` and `User-Agent` a client sends every
-/// time) are made for the first request that is traced, not for each.
-pub(crate) struct Connection {
-    peer: SocketAddr,
-    local: SocketAddr,
-    client_address: OnceLock<StringValue>,
-    local_address: OnceLock<StringValue>,
-    host: Remembered<(StringValue, u16)>,
-    user_agent: Remembered<StringValue>,
-}
-
-impl Connection {
-    pub fn new(peer: SocketAddr, local: SocketAddr) -> Self {
-        Connection {
-            peer,
-            local,
-            client_address: OnceLock::new(),
-            local_address: OnceLock::new(),
-            host: Remembered::default(),
-            user_agent: Remembered::default(),
-        }
-    }
-
-    fn client_address(&self) -> StringValue {
-        self.client_address
-            .get_or_init(|| self.peer.ip().to_string().into())
-            .clone()
-    }
-
-    /// `server.address` and `server.port`: from the `Host` header, else the address
-    /// the connection was accepted on.
-    fn server_address(&self, host: Option<&HeaderValue>) -> (StringValue, u16) {
-        let local_port = self.local.port();
-        let named = host.and_then(|host| {
-            self.host.get(host, |host| {
-                let authority = host.to_str().ok()?.parse::<http::uri::Authority>().ok()?;
-                let port = authority.port_u16().unwrap_or(local_port);
-                // An IPv6 address without its URI brackets, as the conventions have it.
-                let host = authority
-                    .host()
-                    .trim_start_matches('[')
-                    .trim_end_matches(']');
-                Some((host.to_owned().into(), port))
-            })
-        });
-        named.unwrap_or_else(|| {
-            let address = self
-                .local_address
-                .get_or_init(|| self.local.ip().to_string().into());
-            (address.clone(), local_port)
-        })
-    }
-
-    fn user_agent(&self, agent: &HeaderValue) -> Option<StringValue> {
-        self.user_agent
-            .get(agent, |agent| Some(agent.to_str().ok()?.to_owned().into()))
-    }
-}
-
-/// What a header's value became the first time a request on the connection sent it,
-/// reused while later requests send the same bytes.
-struct Remembered<T>(OnceLock<Option<(HeaderValue, T)>>);
-
-impl<T> Default for Remembered<T> {
-    fn default() -> Self {
-        Remembered(OnceLock::new())
-    }
-}
-
-impl<T: Clone> Remembered<T> {
-    fn get(&self, header: &HeaderValue, make: impl Fn(&HeaderValue) -> Option<T>) -> Option<T> {
-        let first = self.0.get_or_init(|| {
-            // A copy: the header's bytes share hyper's read buffer, which would be kept.
-            let own = HeaderValue::from_bytes(header.as_bytes()).ok()?;
-            Some((own, make(header)?))
-        });
-        match first {
-            Some((seen, value)) if seen == header => Some(value.clone()),
-            _ => make(header),
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod answer;
 mod body;
+mod connection;
 mod handler;
 mod metrics;
 mod proxy;

@@ -1,7 +1,8 @@
 //! The HTTP/1.1 server: accepts connections until told to stop, then lets in-flight
 //! requests (and the guests still streaming their bodies) finish, within a bound.
 
-use crate::handler::{Connection, Handler, RequestLimits, Route};
+use crate::connection::Connection;
+use crate::handler::{Handler, RequestLimits, Route};
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
