@@ -94,9 +94,9 @@ impl<W: World> HostComponent<W> {
     ) -> Result<R, GuestFailure> {
         let telemetry = &self.telemetry;
         let coldstart = telemetry.take_coldstart();
+        let stopping = &self.shared.stopping;
         match nesting {
             Nesting::InstanceInsideInvocation => {
-                let stopping = &self.shared.stopping;
                 let invocation = telemetry.start_invocation(parent, coldstart, None, stopping);
                 let span = invocation.cx.span().span_context().clone();
                 match self.instantiate(&invocation.cx, coldstart, &span).await {
@@ -123,7 +123,6 @@ impl<W: World> HostComponent<W> {
                 );
                 match self.instantiate(parent, coldstart, &invocation_span).await {
                     Ok((store, instance)) => {
-                        let stopping = &self.shared.stopping;
                         let invocation =
                             telemetry.start_invocation(parent, coldstart, Some(span_id), stopping);
                         self.call(invocation, store, instance, call).await

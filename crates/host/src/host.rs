@@ -80,10 +80,6 @@ impl Host {
         })
     }
 
-    pub fn telemetry(&self) -> &Arc<Telemetry> {
-        &self.shared.telemetry
-    }
-
     /// Checks what the component `id` from `source` is granted, capability by capability
     /// (a directory that cannot be opened, say). It compiles nothing, so a workload
     /// checks all its components before it compiles any.

@@ -460,12 +460,12 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
         };
         tracing::info!("{name} received; stopping (again to quit at once)");
         tokio::spawn(async move {
-            let (again, code) = tokio::select! {
-                _ = interrupt.recv() => (shutdown_reason::SIGINT, 128 + 2),
-                _ = terminate.recv() => (shutdown_reason::SIGTERM, 128 + 15),
+            let again = tokio::select! {
+                _ = interrupt.recv() => shutdown_reason::SIGINT,
+                _ = terminate.recv() => shutdown_reason::SIGTERM,
             };
             eprintln!("wasmlens: {again} received again: quitting without waiting or flushing");
-            std::process::exit(code);
+            std::process::exit(wasmlens_workload::interrupted_exit_code(again));
         });
         name
     })

@@ -12,7 +12,9 @@ mod spec;
 mod workload;
 
 pub use spec::{ComponentSpec, Trigger, WorkloadSpec};
-pub use workload::{Ended, RunningWorkload, StopHandle, Workload, report_refused};
+pub use workload::{
+    Ended, RunningWorkload, StopHandle, Workload, interrupted_exit_code, report_refused,
+};
 
 // What a front end needs to describe a workload, from the crates that define it.
 pub use wasmlens_command::FAILURE_EXIT_CODE;

@@ -37,8 +37,9 @@ const MANIFEST_HINTS: Hints = Hints {
 };
 
 /// The exit code of a workload whose commands were still running when it was stopped for
-/// `reason`: as a shell reports a command killed by that signal (128 + its number).
-fn interrupted_exit_code(reason: &str) -> i32 {
+/// `reason` (and of a process that quits for it): as a shell reports a command killed by
+/// that signal (128 + its number); 130, as for SIGINT, for any other reason.
+pub fn interrupted_exit_code(reason: &str) -> i32 {
     match reason {
         shutdown_reason::SIGTERM => 128 + 15,
         _ => 128 + 2,

@@ -61,39 +61,42 @@ impl Reader<'_> {
         })
     }
 
-    pub(super) fn histogram_aggregation(&mut self) -> HistogramAggregation {
-        const NAME: &str = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
-        match self.get(NAME) {
-            None => HistogramAggregation::ExplicitBuckets,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "explicit_bucket_histogram" => HistogramAggregation::ExplicitBuckets,
-                "base2_exponential_bucket_histogram" => HistogramAggregation::Base2Exponential,
-                _ => {
-                    self.problem(
-                        NAME,
-                        &value,
-                        "explicit_bucket_histogram or base2_exponential_bucket_histogram",
-                        "explicit_bucket_histogram",
-                    );
-                    HistogramAggregation::ExplicitBuckets
-                }
-            },
+    /// A variable whose value is one of `choices` (case aside); the first is the default.
+    fn choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)]) -> T {
+        let (default_name, default) = choices[0];
+        let Some(value) = self.get(name) else {
+            return default;
+        };
+        let wanted = value.trim().to_ascii_lowercase();
+        if let Some((_, chosen)) = choices.iter().find(|(text, _)| *text == wanted) {
+            return *chosen;
         }
+        let names: Vec<&str> = choices.iter().map(|(text, _)| *text).collect();
+        self.problem(name, &value, &names.join(" or "), default_name);
+        default
+    }
+
+    pub(super) fn histogram_aggregation(&mut self) -> HistogramAggregation {
+        self.choice(
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            &[
+                (
+                    "explicit_bucket_histogram",
+                    HistogramAggregation::ExplicitBuckets,
+                ),
+                (
+                    "base2_exponential_bucket_histogram",
+                    HistogramAggregation::Base2Exponential,
+                ),
+            ],
+        )
     }
 
     pub(super) fn console_format(&mut self) -> ConsoleFormat {
-        const NAME: &str = "WASMLENS_CONSOLE_FORMAT";
-        match self.get(NAME) {
-            None => ConsoleFormat::Text,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "text" => ConsoleFormat::Text,
-                "json" => ConsoleFormat::Json,
-                _ => {
-                    self.problem(NAME, &value, "text or json", "text");
-                    ConsoleFormat::Text
-                }
-            },
-        }
+        self.choice(
+            "WASMLENS_CONSOLE_FORMAT",
+            &[("text", ConsoleFormat::Text), ("json", ConsoleFormat::Json)],
+        )
     }
 
     fn protocol(&mut self, signal: Signal) -> Protocol {
