@@ -17,8 +17,14 @@ use wasmtime::component::Linker;
 
 /// A host capability, for stores whose data is `T`.
 pub trait Capability<T>: Send + Sync + 'static {
+    /// A plugin's WIT package and `plugin_type`: the host binds a plugin only to the
+    /// components that import one of the package's interfaces, when they are loaded, in a
+    /// `PluginBind` span. `None` for what every component is bound to (WASI, outgoing
+    /// HTTP), whose grants are checked before anything is compiled.
+    const PLUGIN: Option<Plugin> = None;
+
     /// What a component is granted, as the flags or the manifest say.
-    type Config;
+    type Config: Default;
     /// The grant, checked: what each instance of the component is built from.
     type Bound: Send + Sync + 'static;
     /// What one instance holds in its store.
@@ -27,15 +33,17 @@ pub trait Capability<T>: Send + Sync + 'static {
     /// Adds the capability's interfaces to a component's linker, once per component.
     fn link(&self, linker: &mut Linker<T>) -> anyhow::Result<()>;
 
-    /// Checks what a component is granted, once, when the component is loaded: an error
-    /// refuses the workload before anything runs.
+    /// Checks what a component is granted, and opens or reaches what serves it (a
+    /// plugin's backend), once, when the component is loaded: an error refuses the
+    /// workload before anything runs.
     fn bind(
         &self,
         config: &Self::Config,
         component: &ComponentContext<'_>,
-    ) -> anyhow::Result<Self::Bound>;
+    ) -> impl Future<Output = anyhow::Result<Self::Bound>> + Send;
 
-    /// Builds what one new instance holds in its store.
+    /// Builds what one new instance holds in its store. A plugin's instance state has a
+    /// `Default`: what an instance of a component that does not import it holds.
     fn instance_state(
         &self,
         bound: &Self::Bound,
@@ -47,8 +55,35 @@ pub trait Capability<T>: Send + Sync + 'static {
     fn shutdown(&self) {}
 }
 
+/// A host plugin, as telemetry names it.
+#[derive(Clone, Copy, Debug)]
+pub struct Plugin {
+    /// `plugin_type`: `keyvalue`, `config`, `logging`.
+    pub plugin_type: &'static str,
+    /// The WIT package whose interfaces it links, e.g. `wasi:keyvalue@0.2.0-draft`.
+    pub package: &'static str,
+}
+
+impl Plugin {
+    /// Whether `import` (an interface name such as `wasi:keyvalue/store@0.2.0-draft`) is
+    /// one of the package's interfaces.
+    pub fn provides(&self, import: &str) -> bool {
+        let (namespace_and_name, version) = match self.package.split_once('@') {
+            Some((name, version)) => (name, Some(version)),
+            None => (self.package, None),
+        };
+        let Some((package, rest)) = import.split_once('/') else {
+            return false;
+        };
+        let import_version = rest.split_once('@').map(|(_, version)| version);
+        package == namespace_and_name && import_version == version
+    }
+}
+
 /// The component a capability is bound to.
 pub struct ComponentContext<'a> {
+    /// The workload it belongs to (`workload_id`).
+    pub workload_id: &'a str,
     /// Its id in the workload (`component_id`).
     pub id: &'a Arc<str>,
     /// Where it was loaded from.
@@ -61,4 +96,23 @@ pub struct InstanceContext<'a> {
     /// The span of the invocation the instance is made for (`ComponentInvocation`):
     /// what the guest's own work continues. Not valid when nothing is traced.
     pub invocation: &'a SpanContext,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Plugin;
+
+    #[test]
+    fn a_plugin_provides_the_interfaces_of_its_package_at_its_version() {
+        let keyvalue = Plugin {
+            plugin_type: "keyvalue",
+            package: "wasi:keyvalue@0.2.0-draft",
+        };
+        assert!(keyvalue.provides("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(keyvalue.provides("wasi:keyvalue/atomics@0.2.0-draft"));
+        assert!(!keyvalue.provides("wasi:keyvalue/store@0.2.0-draft2"));
+        assert!(!keyvalue.provides("wasi:keyvalue/store"));
+        assert!(!keyvalue.provides("wasi:config/store@0.2.0-draft"));
+        assert!(!keyvalue.provides("wasi:keyvalue"));
+    }
 }

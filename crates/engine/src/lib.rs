@@ -12,7 +12,7 @@ mod limits;
 mod runtime;
 mod store;
 
-pub use capability::{Capability, ComponentContext, InstanceContext};
+pub use capability::{Capability, ComponentContext, InstanceContext, Plugin};
 pub use component::{component_names, load_exporting};
 pub use failure::{FailureKind, GuestFailure, MemoryLimitExceeded, TimedOut};
 pub use limits::{Limits, parse_bytes, parse_duration};

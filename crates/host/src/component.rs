@@ -4,6 +4,7 @@
 
 use crate::host::Shared;
 use crate::observe::{ComponentTelemetry, Invocation, Outcome};
+use crate::plugins::BoundPlugins;
 use crate::state::HostState;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
@@ -73,6 +74,7 @@ pub struct HostComponent<W: World> {
     pub(crate) limits: Limits,
     pub(crate) wasi: WasiGrant,
     pub(crate) outbound_http: OutboundGrant,
+    pub(crate) plugins: BoundPlugins,
 }
 
 impl<W: World> HostComponent<W> {
@@ -216,6 +218,9 @@ impl<W: World> HostComponent<W> {
     fn new_store(&self, invocation: &SpanContext) -> anyhow::Result<Store<HostState>> {
         let capabilities = &self.shared.capabilities;
         let instance = InstanceContext { invocation };
+        let plugins = capabilities
+            .plugins
+            .instance_states(&self.plugins, &instance)?;
         let state = HostState {
             table: ResourceTable::new(),
             wasi: Capability::<HostState>::instance_state(
@@ -228,6 +233,9 @@ impl<W: World> HostComponent<W> {
                 &self.outbound_http,
                 &instance,
             )?,
+            keyvalue: plugins.keyvalue,
+            config: plugins.config,
+            logging: plugins.logging,
             memory: MemoryLimiter::new(self.limits.max_memory, self.telemetry.gauges()),
             active: None,
         };

@@ -71,6 +71,11 @@ pub enum Failed<'a> {
     /// A workload that could not start, or stopped on a failure: on its `WorkloadStart`
     /// or `WorkloadStop`.
     Workload(&'a str),
+    /// A host plugin of a component: on its `PluginBind` or `PluginOperation`.
+    Plugin {
+        plugin_type: &'static str,
+        component_id: &'a str,
+    },
 }
 
 /// Something failed, for the reason `error_type` names. The span's status becomes ERROR.
@@ -82,16 +87,33 @@ pub fn failed(
     message: &str,
 ) {
     cx.span().set_status(Status::error(message.to_owned()));
-    let (name, key, kind, id) = match what {
-        Failed::Component(id) => (event::COMPONENT_FAILED, attr::COMPONENT_ID, "component", id),
-        Failed::Workload(id) => (event::WORKLOAD_FAILED, attr::WORKLOAD_ID, "workload", id),
-    };
-    let attrs = vec![
+    let mut attrs = vec![
         KeyValue::new(attr::ERROR_TYPE, error_type),
         KeyValue::new(attr::ERROR_MESSAGE, message.to_owned()),
-        KeyValue::new(key, id.to_owned()),
     ];
-    let text = format!("{kind} {id:?} failed ({error_type}): {message}");
+    let (name, text) = match what {
+        Failed::Component(id) => {
+            attrs.push(KeyValue::new(attr::COMPONENT_ID, id.to_owned()));
+            let text = format!("component {id:?} failed ({error_type}): {message}");
+            (event::COMPONENT_FAILED, text)
+        }
+        Failed::Workload(id) => {
+            attrs.push(KeyValue::new(attr::WORKLOAD_ID, id.to_owned()));
+            let text = format!("workload {id:?} failed ({error_type}): {message}");
+            (event::WORKLOAD_FAILED, text)
+        }
+        Failed::Plugin {
+            plugin_type,
+            component_id,
+        } => {
+            attrs.push(KeyValue::new(attr::PLUGIN_TYPE, plugin_type));
+            attrs.push(KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()));
+            let text = format!(
+                "{plugin_type} plugin of component {component_id:?} failed ({error_type}): {message}"
+            );
+            (event::PLUGIN_FAILED, text)
+        }
+    };
     emit(telemetry, cx, Severity::Error, name, attrs, text);
 }
 

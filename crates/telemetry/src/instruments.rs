@@ -84,6 +84,7 @@ pub struct Instruments {
     pub fuel_consumed: Counter<u64>,
     pub fuel_remaining: Gauge<u64>,
     pub workload_state_transitions: Counter<u64>,
+    pub plugin_operations: Counter<u64>,
     workloads_active: Arc<AtomicI64>,
     components: Arc<Components>,
 }
@@ -181,6 +182,11 @@ impl Instruments {
                 "Duration of a guest's outgoing HTTP requests, until the response headers arrive",
                 REQUEST_DURATION_BUCKETS,
             ),
+            plugin_operations: meter
+                .u64_counter(metric::PLUGIN_OPERATIONS)
+                .with_unit("{operation}")
+                .with_description("Calls into host plugins, by plugin, operation and status")
+                .build(),
             component_invocations: meter
                 .u64_counter(metric::COMPONENT_INVOCATIONS)
                 .with_unit("{invocation}")

@@ -14,6 +14,7 @@ pub mod ids;
 mod instruments;
 pub mod names;
 mod pipeline;
+pub mod plugin;
 mod prometheus;
 pub mod propagation;
 mod resource;
@@ -23,7 +24,7 @@ pub use config::{
     ConsoleFormat, Exporter, HistogramAggregation, OtlpEndpoint, Protocol, RootSampler,
     SamplerChoice, Signal, TelemetryConfig,
 };
-pub use guest_log::{GuestLogEmitter, GuestStream};
+pub use guest_log::{GUEST_LOG_TARGET, GuestLogEmitter, GuestStream, guest_logged};
 pub use http_method::KnownMethod;
 pub use instruments::{
     ComponentGauges, INSTANTIATION_DURATION_BUCKETS, Instruments, REQUEST_DURATION_BUCKETS,

@@ -12,6 +12,8 @@ pub mod span {
     pub const COMPONENT_INSTANTIATION: &str = "ComponentInstantiation";
     pub const COMPONENT_INVOCATION: &str = "ComponentInvocation";
     pub const OUTGOING_HTTP_REQUEST: &str = "OutgoingHttpRequest";
+    pub const PLUGIN_BIND: &str = "PluginBind";
+    pub const PLUGIN_OPERATION: &str = "PluginOperation";
 }
 
 /// Event names: span events that are also exported as log records.
@@ -23,16 +25,20 @@ pub mod event {
     pub const APPROACHING_MEMORY_LIMIT: &str = "component approaching memory limit";
     pub const APPROACHING_FUEL_BUDGET: &str = "component approaching fuel budget";
     pub const WORKLOAD_STATE_TRANSITION: &str = "workload state transition";
+    /// A host plugin could not be bound, or one of its operations failed (`error.type`
+    /// says which); at ERROR.
+    pub const PLUGIN_FAILED: &str = "plugin failed";
 }
 
 /// Attribute keys.
 pub mod attr {
     pub use opentelemetry_semantic_conventions::attribute::{
-        CLIENT_ADDRESS, CPU_MODE, DISK_IO_DIRECTION, ERROR_TYPE, FAAS_COLDSTART,
-        FAAS_INVOCATION_ID, FAAS_TRIGGER, HTTP_REQUEST_METHOD, HTTP_RESPONSE_BODY_SIZE,
-        HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, LOG_IOSTREAM, NETWORK_INTERFACE_NAME,
-        NETWORK_IO_DIRECTION, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, SYSTEM_DEVICE,
-        SYSTEM_MEMORY_STATE, URL_FULL, URL_PATH, URL_SCHEME, USER_AGENT_ORIGINAL,
+        CLIENT_ADDRESS, CPU_MODE, DB_NAMESPACE, DB_OPERATION_NAME, DB_SYSTEM_NAME,
+        DISK_IO_DIRECTION, ERROR_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID, FAAS_TRIGGER,
+        HTTP_REQUEST_METHOD, HTTP_RESPONSE_BODY_SIZE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
+        LOG_IOSTREAM, NETWORK_INTERFACE_NAME, NETWORK_IO_DIRECTION, NETWORK_PROTOCOL_VERSION,
+        SERVER_ADDRESS, SERVER_PORT, SYSTEM_DEVICE, SYSTEM_MEMORY_STATE, URL_FULL, URL_PATH,
+        URL_SCHEME, USER_AGENT_ORIGINAL,
     };
 
     /// The component's id within its workload (the file stem for `run` and `serve`).
@@ -66,6 +72,21 @@ pub mod attr {
     pub const NEW_STATE: &str = "new_state";
     pub const SHUTDOWN_REASON: &str = "shutdown_reason";
     pub const SHUTDOWN_DURATION_MS: &str = "shutdown_duration_ms";
+
+    /// Host plugins.
+    pub const PLUGIN_TYPE: &str = "plugin_type";
+    /// The WIT package a plugin is bound for, e.g. `wasi:keyvalue@0.2.0-draft`.
+    pub const INTERFACE: &str = "interface";
+    /// Whether a plugin operation succeeded, on `PluginOperation`.
+    pub const SUCCESS: &str = "success";
+    /// `success` or `error`, on `plugin.operations`.
+    pub const STATUS: &str = "status";
+    /// What serves a plugin's operations: `memory`, `file`, `redis`.
+    pub const PLUGIN_BACKEND: &str = "plugin_backend";
+    /// The key-value store a `PluginOperation` used (`""` is the default store).
+    pub const KEYVALUE_STORE: &str = "keyvalue_store";
+    /// The `context` a guest gave a wasi:logging call.
+    pub const LOG_CONTEXT: &str = "log_context";
 
     /// Keys of the old HTTP conventions, emitted beside the stable ones under
     /// `OTEL_SEMCONV_STABILITY_OPT_IN=http/dup`.
@@ -107,6 +128,8 @@ pub mod metric {
     pub const COMPONENT_INSTANTIATION_DURATION: &str = "component.instantiation.duration";
 
     pub const HTTP_REQUESTS: &str = "http.requests";
+
+    pub const PLUGIN_OPERATIONS: &str = "plugin.operations";
 
     pub const HOST_MEMORY_USED: &str = "host.memory.used";
     pub const HOST_CPU_UTILIZATION: &str = "host.cpu.utilization";
@@ -152,6 +175,11 @@ pub mod error_type {
     pub const VALIDATION_ERROR: &str = "ValidationError";
     /// A workload's listener could not be bound.
     pub const LISTEN_FAILURE: &str = "ListenFailure";
+    /// A host plugin could not be bound to a component (its backend cannot be opened or
+    /// reached): the workload is refused.
+    pub const PLUGIN_BIND_FAILURE: &str = "PluginBindFailure";
+    /// A host plugin's backend failed an operation; the guest got the interface's error.
+    pub const PLUGIN_OPERATION_FAILURE: &str = "PluginOperationFailure";
     /// A guest's outgoing request to a host it may not reach.
     pub const HTTP_REQUEST_DENIED: &str = "HTTP-request-denied";
 }
@@ -179,6 +207,19 @@ pub mod shutdown_reason {
 /// Values of `url.scheme`.
 pub mod url_scheme {
     pub const HTTP: &str = "http";
+}
+
+/// Values of `plugin_type`.
+pub mod plugin_type {
+    pub const KEYVALUE: &str = "keyvalue";
+    pub const CONFIG: &str = "config";
+    pub const LOGGING: &str = "logging";
+}
+
+/// Values of `status` on `plugin.operations`.
+pub mod plugin_status {
+    pub const SUCCESS: &str = "success";
+    pub const ERROR: &str = "error";
 }
 
 /// Values of `outcome`.

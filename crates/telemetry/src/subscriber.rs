@@ -41,6 +41,7 @@ impl Telemetry {
                         !is_exporter_internal(meta.target())
                             && meta.target() != crate::events::TARGET
                             && meta.target() != ACCESS_LOG_TARGET
+                            && meta.target() != crate::guest_log::GUEST_LOG_TARGET
                             && *meta.level() <= tracing::Level::INFO
                         // Said up front too: without the hint the subscriber's maximum
                         // level is TRACE, and every `log::trace!` in wasmtime (several a

@@ -14,8 +14,9 @@ use std::time::Duration;
 use wasmlens_telemetry::names::shutdown_reason;
 use wasmlens_telemetry::{Telemetry, TelemetryConfig, propagation};
 use wasmlens_workload::{
-    ComponentSpec, Grants, HostPattern, Limits, OutboundPolicy, Preopen, ServeOptions, Trigger,
-    WasiConfig, Workload, WorkloadSpec, component_names, parse_bytes, parse_duration,
+    ComponentSpec, Grants, HostPattern, KeyValueConfig, Limits, OutboundPolicy, Preopen,
+    ServeOptions, StoreBackend, Trigger, WasiConfig, Workload, WorkloadSpec, component_names,
+    parse_bytes, parse_config_flag, parse_duration, parse_store_flag,
 };
 
 const TELEMETRY_HELP: &str = "\
@@ -107,6 +108,35 @@ struct GuestArgs {
     dirs: Vec<Preopen>,
 }
 
+/// The host plugins' settings. A plugin is given only to a component that imports it.
+#[derive(Args)]
+struct PluginArgs {
+    /// A wasi:keyvalue store: NAME=BACKEND, or BACKEND for the default store "". BACKEND is
+    /// `memory` (shared by the workload's instances, lost on exit), a file path (an
+    /// embedded database that survives restarts), or redis://HOST:PORT[/DB] (shared by
+    /// every host that names it). Repeatable. A component that imports wasi:keyvalue and
+    /// is given no store gets a memory store.
+    #[arg(long = "keyvalue", value_name = "[NAME=]BACKEND", value_parser = parse_store_flag)]
+    keyvalue: Vec<(String, StoreBackend)>,
+
+    /// A wasi:config value: KEY=VALUE. Repeatable. A key not given reads as none.
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_config_flag)]
+    config: Vec<(String, String)>,
+}
+
+impl PluginArgs {
+    /// Adds the plugins' settings to `grants`.
+    fn grant(self, grants: Grants) -> Grants {
+        Grants {
+            keyvalue: KeyValueConfig {
+                stores: self.keyvalue.into_iter().collect(),
+            },
+            config: self.config.into_iter().collect(),
+            ..grants
+        }
+    }
+}
+
 #[derive(Args)]
 struct LimitArgs {
     /// Fuel for each invocation (roughly, wasm instructions); `_` separators are allowed.
@@ -136,6 +166,8 @@ impl LimitArgs {
 struct RunArgs {
     #[command(flatten)]
     guest: GuestArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
     #[command(flatten)]
     limits: LimitArgs,
 
@@ -194,6 +226,8 @@ struct ServerArgs {
 struct ServeArgs {
     #[command(flatten)]
     guest: GuestArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -370,10 +404,10 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         source: args.component.clone(),
         trigger: Trigger::Cli { args: args.args },
         limits: args.limits.limits(),
-        grants: Grants {
+        grants: args.plugins.grant(Grants {
             wasi: args.guest.wasi(true),
             ..Grants::default()
-        },
+        }),
     };
     let spec = single(component, ServeOptions::default());
     let result = run_workload(&telemetry, spec, shutdown).await;
@@ -399,10 +433,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
                     route: "/".to_owned(),
                 },
                 limits: args.limits.limits(),
-                grants: Grants {
+                grants: args.plugins.grant(Grants {
                     wasi: args.guest.wasi(false),
                     outbound_http: outbound,
-                },
+                    ..Grants::default()
+                }),
             };
             let spec = single(component, args.server.options());
             run_workload(&telemetry, spec, shutdown).await

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use wasmlens_engine::{Limits, parse_bytes, parse_duration};
 use wasmlens_host::Grants;
 use wasmlens_http::ServeOptions;
+use wasmlens_keyvalue::{KeyValueConfig, StoreBackend};
 use wasmlens_outbound_http::{HostPattern, OutboundPolicy};
 use wasmlens_wasi::{Preopen, WasiConfig};
 
@@ -49,6 +50,33 @@ struct ComponentTable {
     #[serde(default)]
     allowed_outbound_hosts: Vec<String>,
     propagate_to: Option<Vec<String>>,
+    /// `[component.keyvalue]`: store names to backends.
+    #[serde(default)]
+    keyvalue: BTreeMap<String, String>,
+    /// `[component.config]`: what wasi:config answers.
+    #[serde(default)]
+    config: BTreeMap<String, ConfigValue>,
+}
+
+/// A configuration value: a string, or a number or boolean taken as its text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConfigValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+}
+
+impl ConfigValue {
+    fn into_text(self) -> String {
+        match self {
+            ConfigValue::Text(text) => text,
+            ConfigValue::Integer(n) => n.to_string(),
+            ConfigValue::Float(x) => x.to_string(),
+            ConfigValue::Boolean(b) => b.to_string(),
+        }
+    }
 }
 
 /// A size as a number of bytes or a string such as "64MiB".
@@ -171,6 +199,19 @@ fn resolve(table: ComponentTable, folder: &Path) -> Result<ComponentSpec, String
         Some(list) => Some(hosts("propagate_to", &list)?),
         None => None,
     };
+    let mut keyvalue = KeyValueConfig::default();
+    for (name, backend) in table.keyvalue {
+        let backend = match StoreBackend::parse(&backend) {
+            Ok(StoreBackend::File(path)) => StoreBackend::File(folder.join(path)),
+            Ok(backend) => backend,
+            Err(err) => return Err(format!("keyvalue.{name}: {err}")),
+        };
+        keyvalue.stores.insert(name, backend);
+    }
+    let config = table.config.into_iter();
+    let config = config
+        .map(|(key, value)| (key, value.into_text()))
+        .collect();
     Ok(ComponentSpec {
         source: folder.join(&table.source),
         trigger,
@@ -186,6 +227,8 @@ fn resolve(table: ComponentTable, folder: &Path) -> Result<ComponentSpec, String
                 ..WasiConfig::default()
             },
             outbound_http: OutboundPolicy::new(allowed, propagate_to),
+            keyvalue,
+            config,
         },
         id: table.id,
     })

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use wasmlens_command::{CliCommand, CommandComponent, RunOutcome};
 use wasmlens_engine::{GuestFailure, RuntimeOptions};
-use wasmlens_host::{Grants, Host};
+use wasmlens_host::{Grants, Host, PluginBindFailed};
 use wasmlens_http::{HttpProxy, Route, Server};
 use wasmlens_telemetry::Telemetry;
 use wasmlens_telemetry::names::{error_type, shutdown_reason, trigger_type};
@@ -341,6 +341,11 @@ async fn load_components(
     starting: &Context,
 ) -> Result<(Host, Option<Server>, Vec<Command>), (&'static str, anyhow::Error)> {
     let invalid = |err: anyhow::Error| (error_type::VALIDATION_ERROR, err);
+    // A component that cannot be loaded is invalid, unless a plugin could not be bound.
+    let not_loaded = |err: anyhow::Error| match err.downcast_ref::<PluginBindFailed>() {
+        Some(_) => (error_type::PLUGIN_BIND_FAILURE, err),
+        None => (error_type::VALIDATION_ERROR, err),
+    };
     let serves = spec.serves();
     // A slot for each request at once, and one for each command, which may run meanwhile.
     let commands = spec.components.len() - spec.routes().count();
@@ -350,7 +355,7 @@ async fn load_components(
         consume_fuel: spec.meters_fuel(),
         pooled_instances: serves.then_some(max_instances),
     };
-    let host = Host::new(telemetry.clone(), &options).map_err(invalid)?;
+    let host = Host::new(telemetry.clone(), &spec.id, &options).map_err(invalid)?;
     let (named_components, hints) = match spec.manifest {
         Some(_) => (true, MANIFEST_HINTS),
         None => (false, COMMAND_LINE_HINTS),
@@ -363,7 +368,9 @@ async fn load_components(
     let mut bound = Vec::with_capacity(spec.components.len());
     for component in &spec.components {
         let grants = grants(component);
-        let checked = host.bind(&component.id, &component.source, component.limits, &grants);
+        let checked = host
+            .bind(&component.id, &component.source, component.limits, &grants)
+            .await;
         bound.push(checked.map_err(|err| invalid(named(component, err)))?);
     }
     let mut routes = Vec::new();
@@ -371,8 +378,8 @@ async fn load_components(
     for (component, bound) in spec.components.iter().zip(bound) {
         match &component.trigger {
             Trigger::Http { route } => {
-                let proxy = host.load::<HttpProxy>(bound, hints.proxy);
-                let proxy = proxy.map_err(|err| invalid(named(component, err)))?;
+                let proxy = host.load::<HttpProxy>(bound, hints.proxy, starting).await;
+                let proxy = proxy.map_err(|err| not_loaded(named(component, err)))?;
                 if let Err(failure) = proxy.try_instantiate(starting).await {
                     let err = named(component, anyhow::anyhow!("{failure}"));
                     return Err((failure.kind.as_str(), err));
@@ -387,9 +394,11 @@ async fn load_components(
                 });
             }
             Trigger::Cli { .. } => {
-                let command = host.load::<CliCommand>(bound, hints.command);
+                let command = host
+                    .load::<CliCommand>(bound, hints.command, starting)
+                    .await;
                 commands.push(Command {
-                    component: command.map_err(|err| invalid(named(component, err)))?,
+                    component: command.map_err(|err| not_loaded(named(component, err)))?,
                     source: component.source.clone(),
                 });
             }

@@ -54,7 +54,7 @@ impl<T: WasiHttpView + 'static> Capability<T> for OutboundHttp {
         Ok(())
     }
 
-    fn bind(
+    async fn bind(
         &self,
         policy: &OutboundPolicy,
         component: &ComponentContext<'_>,

@@ -80,7 +80,7 @@ impl<T: WasiView + 'static> Capability<T> for Wasi {
 
     /// Opens the granted directories once, so that a grant that cannot be given refuses
     /// the workload before anything runs, rather than failing every instance.
-    fn bind(
+    async fn bind(
         &self,
         config: &WasiConfig,
         component: &ComponentContext<'_>,

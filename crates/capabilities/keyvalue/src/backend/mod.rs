@@ -1,0 +1,192 @@
+//! What holds a store's data: memory, a file, or Redis, behind one set of calls.
+
+mod file;
+mod memory;
+mod redis;
+
+pub use self::redis::OPERATION_TIMEOUT as REDIS_OPERATION_TIMEOUT;
+pub(crate) use self::redis::RedisStore;
+pub(crate) use file::FileStore;
+pub(crate) use memory::MemoryStore;
+
+use std::sync::Arc;
+
+/// Why a backend failed a call: what the guest gets as `error::other`.
+#[derive(Debug)]
+pub struct BackendError(pub String);
+
+/// A counter's value as `increment` keeps it: decimal digits, as Redis's `INCRBY` does, so
+/// that a guest reads the same bytes whatever the backend.
+pub(crate) fn parse_counter(value: &[u8]) -> Result<u64, BackendError> {
+    if value.is_empty() {
+        return Ok(0);
+    }
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| BackendError("the value is not a decimal counter".into()))
+}
+
+/// A store's backend.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Memory(Arc<MemoryStore>),
+    File(Arc<FileStore>),
+    Redis(RedisStore),
+}
+
+/// The calls of wasi:keyvalue, as telemetry names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Open,
+    Get,
+    Set,
+    Delete,
+    Exists,
+    ListKeys,
+    Increment,
+    GetMany,
+    SetMany,
+    DeleteMany,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 10] = [
+        Operation::Open,
+        Operation::Get,
+        Operation::Set,
+        Operation::Delete,
+        Operation::Exists,
+        Operation::ListKeys,
+        Operation::Increment,
+        Operation::GetMany,
+        Operation::SetMany,
+        Operation::DeleteMany,
+    ];
+
+    /// `operation`: the interface's function name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Open => "open",
+            Operation::Get => "get",
+            Operation::Set => "set",
+            Operation::Delete => "delete",
+            Operation::Exists => "exists",
+            Operation::ListKeys => "list-keys",
+            Operation::Increment => "increment",
+            Operation::GetMany => "get-many",
+            Operation::SetMany => "set-many",
+            Operation::DeleteMany => "delete-many",
+        }
+    }
+
+    /// `db.operation.name` on Redis: the command the call sends, if it sends one.
+    pub fn redis_command(self) -> Option<&'static str> {
+        Some(match self {
+            Operation::Open => return None,
+            Operation::Get => "GET",
+            Operation::Set => "SET",
+            Operation::Delete | Operation::DeleteMany => "DEL",
+            Operation::Exists => "EXISTS",
+            Operation::ListKeys => "SCAN",
+            Operation::Increment => "INCRBY",
+            Operation::GetMany => "MGET",
+            Operation::SetMany => "MSET",
+        })
+    }
+}
+
+impl Backend {
+    /// `db.operation.name` for `operation` on this backend: only a database client's.
+    pub fn db_operation(&self, operation: Operation) -> Option<&'static str> {
+        match self {
+            Backend::Redis(_) => operation.redis_command(),
+            Backend::Memory(_) | Backend::File(_) => None,
+        }
+    }
+
+    pub async fn get(&self, key: String) -> Result<Option<Vec<u8>>, BackendError> {
+        match self {
+            Backend::Memory(store) => Ok(store.get(&key)),
+            Backend::File(store) => store.get(key).await,
+            Backend::Redis(store) => store.get(&key).await,
+        }
+    }
+
+    pub async fn set(&self, key: String, value: Vec<u8>) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(store) => store.set(key, value),
+            Backend::File(store) => store.set(key, value).await,
+            Backend::Redis(store) => store.set(&key, &value).await,
+        }
+    }
+
+    pub async fn delete(&self, key: String) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(store) => store.delete(&key),
+            Backend::File(store) => store.delete(key).await,
+            Backend::Redis(store) => store.delete(std::slice::from_ref(&key)).await,
+        }
+    }
+
+    pub async fn exists(&self, key: String) -> Result<bool, BackendError> {
+        match self {
+            Backend::Memory(store) => Ok(store.exists(&key)),
+            Backend::File(store) => store.exists(key).await,
+            Backend::Redis(store) => store.exists(&key).await,
+        }
+    }
+
+    /// Keys from `cursor` on, and where the next page starts, if there is one. Memory and
+    /// file stores answer every key (sorted) in one page; `cursor` skips that many.
+    pub async fn list_keys(
+        &self,
+        cursor: Option<u64>,
+    ) -> Result<(Vec<String>, Option<u64>), BackendError> {
+        let skip = |mut keys: Vec<String>| {
+            let start = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
+            keys.drain(..start.min(keys.len()));
+            (keys, None)
+        };
+        match self {
+            Backend::Memory(store) => Ok(skip(store.keys())),
+            Backend::File(store) => store.keys().await.map(skip),
+            Backend::Redis(store) => store.keys(cursor.unwrap_or(0)).await,
+        }
+    }
+
+    pub async fn increment(&self, key: String, delta: u64) -> Result<u64, BackendError> {
+        match self {
+            Backend::Memory(store) => store.increment(key, delta),
+            Backend::File(store) => store.increment(key, delta).await,
+            Backend::Redis(store) => store.increment(&key, delta).await,
+        }
+    }
+
+    pub async fn get_many(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, BackendError> {
+        match self {
+            Backend::Memory(store) => Ok(store.get_many(keys)),
+            Backend::File(store) => store.get_many(keys).await,
+            Backend::Redis(store) => store.get_many(keys).await,
+        }
+    }
+
+    pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(store) => store.set_many(pairs),
+            Backend::File(store) => store.set_many(pairs).await,
+            Backend::Redis(store) => store.set_many(&pairs).await,
+        }
+    }
+
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(store) => store.delete_many(&keys),
+            Backend::File(store) => store.delete_many(keys).await,
+            Backend::Redis(store) => store.delete(&keys).await,
+        }
+    }
+}
