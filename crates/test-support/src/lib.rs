@@ -1,10 +1,13 @@
 //! What the integration tests share: an OTLP receiver that tests start in-process on a
-//! loopback port, the paths of the test guests, and a handle on a running `wasmlens`.
+//! loopback port, the paths of the test guests, a handle on a running `wasmlens`, and a
+//! real Redis server.
 
 mod process;
 mod receiver;
+mod redis;
 
 pub use process::{
     Finished, HttpConnection, Wasmlens, guest, http_get, http_request, run_to_end, workload_dir,
 };
 pub use receiver::{EventRecord, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};
+pub use redis::RedisServer;

@@ -3,8 +3,9 @@
 //! attribute) that it does not list. Guests that succeed, trap, call out and are denied run
 //! under `serve`; a workload under `up` has components that loop into their timeout, run out
 //! of fuel, grow past their memory limit, cannot be instantiated, come near their limits, and
-//! a command; commands run under `run`; and a bad manifest is refused, so that every
-//! documented name has a reason to appear.
+//! a command; a guest uses the key-value, configuration and logging plugins, and one's
+//! Redis cannot be reached; commands run under `run`; and a bad manifest is refused, so that
+//! every documented name has a reason to appear.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -178,6 +179,9 @@ async fn what_arrives_is_what_the_docs_say() {
     let dir = workload_dir("contract", MANIFEST);
     let manifest = dir.join("wasmlens.toml");
     let workload = Wasmlens::up(BIN, &[manifest.to_str().unwrap()], &env).await;
+    let plugins = guest("http-plugins");
+    let plugins = plugins.to_str().unwrap();
+    let plugged = Wasmlens::serve(BIN, &["--config", "k=v", plugins], &env).await;
 
     assert_eq!(
         http_get(&echo.url("/ok"), &[("user-agent", "contract/1")])
@@ -193,6 +197,24 @@ async fn what_arrives_is_what_the_docs_say() {
     }
     assert_eq!(http_get(&workload.url("/tight/ok"), &[]).await.0, 200);
     assert_eq!(http_get(&workload.url("/nowhere"), &[]).await.0, 404);
+    for (path, status) in [
+        ("/count", 200),
+        ("/kv/open/x", 500),
+        ("/config/k", 200),
+        ("/log", 200),
+    ] {
+        assert_eq!(http_get(&plugged.url(path), &[]).await.0, status, "{path}");
+    }
+    // A store that cannot be reached refuses the workload (nothing listens on port 1).
+    let unreachable = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--keyvalue",
+        "redis://127.0.0.1:1",
+        plugins,
+    ];
+    assert_eq!(run(&unreachable, &env).await, Some(1));
     let command = guest("command");
     let command = command.to_str().unwrap();
     assert_eq!(run(&["run", command, "exit", "3"], &env).await, Some(3));
@@ -207,7 +229,7 @@ async fn what_arrives_is_what_the_docs_say() {
     std::fs::write(dir.join("bad.toml"), "[workload]\nname = 1\n").unwrap();
     let bad = dir.join("bad.toml");
     assert_eq!(run(&["up", bad.to_str().unwrap()], &env).await, Some(1));
-    for server in [echo, caller, denied, workload] {
+    for server in [echo, caller, denied, workload, plugged] {
         server.terminate().await;
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -300,6 +322,8 @@ async fn what_arrives_is_what_the_docs_say() {
         "MemoryLimitExceeded",
         "InstantiationFailure",
         "ValidationError",
+        "PluginBindFailure",
+        "PluginOperationFailure",
     ] {
         assert!(
             failures.contains(kind),
@@ -341,6 +365,13 @@ async fn what_arrives_is_what_the_docs_say() {
         .expect("a guest line");
     let keys: BTreeSet<&str> = guest_line.attributes.keys().map(String::as_str).collect();
     assert_eq!(keys, BTreeSet::from(["component_id", "log.iostream"]));
+    let logged = logs
+        .iter()
+        .find(|l| l.body == "critical message")
+        .expect("a wasi:logging record");
+    let keys: BTreeSet<&str> = logged.attributes.keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["component_id", "log_context"]));
+    assert_eq!(logged.severity_text, "FATAL");
     // Every event is a log record too, with its name, level and attributes.
     for (name, (level, attributes)) in &docs.events {
         let record = logs
