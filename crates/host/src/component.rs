@@ -236,6 +236,7 @@ impl<W: World> HostComponent<W> {
             keyvalue: plugins.keyvalue,
             config: plugins.config,
             logging: plugins.logging,
+            otel: plugins.otel,
             memory: MemoryLimiter::new(self.limits.max_memory, self.telemetry.gauges()),
             active: None,
         };

@@ -1,4 +1,4 @@
-//! The host plugins (key-value, configuration, logging): bound to a component when it is
+//! The host plugins (key-value, configuration, logging, guest telemetry): bound to a component when it is
 //! loaded, and only if it imports them, each in a `PluginBind` span.
 
 use crate::host::Grants;
@@ -10,6 +10,7 @@ use wasmlens_config::{Config, ConfigGrant, ConfigState};
 use wasmlens_engine::{Capability, ComponentContext, InstanceContext};
 use wasmlens_keyvalue::{KeyValue, KeyValueGrant, KeyValueState};
 use wasmlens_logging::{Logging, LoggingGrant, LoggingState};
+use wasmlens_otel::{Otel, OtelGrant, OtelState};
 use wasmlens_telemetry::plugin::{self, Binding};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
@@ -22,6 +23,7 @@ pub(crate) struct Plugins {
     keyvalue: KeyValue,
     config: Config,
     logging: Logging,
+    otel: Otel,
 }
 
 /// The plugins bound to one component: those it imports.
@@ -30,6 +32,7 @@ pub(crate) struct BoundPlugins {
     keyvalue: Option<Arc<KeyValueGrant>>,
     config: Option<Arc<ConfigGrant>>,
     logging: Option<Arc<LoggingGrant>>,
+    otel: Option<Arc<OtelGrant>>,
 }
 
 /// What each plugin gives one instance.
@@ -37,6 +40,7 @@ pub(crate) struct PluginStates {
     pub keyvalue: KeyValueState,
     pub config: ConfigState,
     pub logging: LoggingState,
+    pub otel: OtelState,
 }
 
 /// A plugin could not be bound: the workload is refused (`PluginBindFailure`).
@@ -59,6 +63,7 @@ impl Plugins {
         Capability::<HostState>::link(&self.keyvalue, linker)?;
         Capability::<HostState>::link(&self.config, linker)?;
         Capability::<HostState>::link(&self.logging, linker)?;
+        Capability::<HostState>::link(&self.otel, linker)?;
         Ok(())
     }
 
@@ -85,6 +90,7 @@ impl Plugins {
             keyvalue: bind.plugin(&self.keyvalue, &grants.keyvalue).await?,
             config: bind.plugin(&self.config, &grants.config).await?,
             logging: bind.plugin(&self.logging, &()).await?,
+            otel: bind.plugin(&self.otel, &()).await?,
         })
     }
 
@@ -97,6 +103,7 @@ impl Plugins {
             keyvalue: instance_state(&self.keyvalue, &bound.keyvalue, instance)?,
             config: instance_state(&self.config, &bound.config, instance)?,
             logging: instance_state(&self.logging, &bound.logging, instance)?,
+            otel: instance_state(&self.otel, &bound.otel, instance)?,
         })
     }
 
@@ -104,6 +111,7 @@ impl Plugins {
         Capability::<HostState>::shutdown(&self.keyvalue);
         Capability::<HostState>::shutdown(&self.config);
         Capability::<HostState>::shutdown(&self.logging);
+        Capability::<HostState>::shutdown(&self.otel);
     }
 }
 

@@ -8,6 +8,7 @@ use wasmlens_config::{ConfigCtxView, ConfigState, ConfigView};
 use wasmlens_engine::MemoryLimiter;
 use wasmlens_keyvalue::{KeyValueCtxView, KeyValueState, KeyValueView};
 use wasmlens_logging::{LoggingCtxView, LoggingState, LoggingView};
+use wasmlens_otel::{OtelCtxView, OtelState, OtelView};
 use wasmlens_outbound_http::OutboundHttpState;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -20,6 +21,7 @@ pub struct HostState {
     pub(crate) keyvalue: KeyValueState,
     pub(crate) config: ConfigState,
     pub(crate) logging: LoggingState,
+    pub(crate) otel: OtelState,
     /// The instance's memory, against its limit and in its component's gauges.
     pub(crate) memory: MemoryLimiter,
     /// Set once the instance exists; dropped with the store, however the guest ended.
@@ -59,5 +61,11 @@ impl ConfigView for HostState {
 impl LoggingView for HostState {
     fn logging(&mut self) -> LoggingCtxView<'_> {
         LoggingCtxView(&self.logging)
+    }
+}
+
+impl OtelView for HostState {
+    fn otel(&mut self) -> OtelCtxView<'_> {
+        OtelCtxView(&mut self.otel)
     }
 }

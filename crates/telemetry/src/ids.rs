@@ -9,6 +9,7 @@ use std::cell::Cell;
 
 thread_local! {
     static NEXT_SPAN_ID: Cell<Option<SpanId>> = const { Cell::new(None) };
+    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
 }
 
 /// The SDK's random ids, except for a span started inside [`start_with_span_id`].
@@ -17,7 +18,9 @@ pub(crate) struct PresetIdGenerator(RandomIdGenerator);
 
 impl IdGenerator for PresetIdGenerator {
     fn new_trace_id(&self) -> TraceId {
-        self.0.new_trace_id()
+        NEXT_TRACE_ID
+            .with(Cell::take)
+            .unwrap_or_else(|| self.0.new_trace_id())
     }
 
     fn new_span_id(&self) -> SpanId {
@@ -39,5 +42,15 @@ pub fn start_with_span_id<T>(id: SpanId, start: impl FnOnce() -> T) -> T {
     let started = start();
     // If `start` created no span, the id must not leak into an unrelated one.
     NEXT_SPAN_ID.with(|next| next.set(None));
+    started
+}
+
+/// Runs `start`, which must start exactly one span synchronously, so that the span gets
+/// `span_id` and, if it has no parent, `trace_id` (a span with a parent is in its
+/// parent's trace): how a span a guest recorded (wasi:otel) keeps the ids it was given.
+pub fn start_with_ids<T>(trace_id: TraceId, span_id: SpanId, start: impl FnOnce() -> T) -> T {
+    NEXT_TRACE_ID.with(|next| next.set(Some(trace_id)));
+    let started = start_with_span_id(span_id, start);
+    NEXT_TRACE_ID.with(|next| next.set(None));
     started
 }

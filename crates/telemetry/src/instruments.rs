@@ -85,6 +85,7 @@ pub struct Instruments {
     pub fuel_remaining: Gauge<u64>,
     pub workload_state_transitions: Counter<u64>,
     pub plugin_operations: Counter<u64>,
+    pub guest_telemetry_dropped: Counter<u64>,
     workloads_active: Arc<AtomicI64>,
     components: Arc<Components>,
 }
@@ -182,6 +183,11 @@ impl Instruments {
                 "Duration of a guest's outgoing HTTP requests, until the response headers arrive",
                 REQUEST_DURATION_BUCKETS,
             ),
+            guest_telemetry_dropped: meter
+                .u64_counter(metric::GUEST_TELEMETRY_DROPPED)
+                .with_unit("{item}")
+                .with_description("Spans, log records and metric points a guest sent through wasi:otel past its invocation's caps, or invalid, and dropped")
+                .build(),
             plugin_operations: meter
                 .u64_counter(metric::PLUGIN_OPERATIONS)
                 .with_unit("{operation}")

@@ -85,6 +85,8 @@ pub mod attr {
     pub const PLUGIN_BACKEND: &str = "plugin_backend";
     /// The key-value store a `PluginOperation` used (`""` is the default store).
     pub const KEYVALUE_STORE: &str = "keyvalue_store";
+    /// Which kind of telemetry (`traces`, `metrics`, `logs`).
+    pub const SIGNAL: &str = "signal";
     /// The `context` a guest gave a wasi:logging call.
     pub const LOG_CONTEXT: &str = "log_context";
 
@@ -130,6 +132,7 @@ pub mod metric {
     pub const HTTP_REQUESTS: &str = "http.requests";
 
     pub const PLUGIN_OPERATIONS: &str = "plugin.operations";
+    pub const GUEST_TELEMETRY_DROPPED: &str = "guest.telemetry.dropped";
 
     pub const HOST_MEMORY_USED: &str = "host.memory.used";
     pub const HOST_CPU_UTILIZATION: &str = "host.cpu.utilization";
@@ -214,6 +217,14 @@ pub mod plugin_type {
     pub const KEYVALUE: &str = "keyvalue";
     pub const CONFIG: &str = "config";
     pub const LOGGING: &str = "logging";
+    pub const OTEL: &str = "otel";
+}
+
+/// Values of `signal` on `guest.telemetry.dropped`.
+pub mod signal {
+    pub const TRACES: &str = "traces";
+    pub const METRICS: &str = "metrics";
+    pub const LOGS: &str = "logs";
 }
 
 /// Values of `status` on `plugin.operations`.

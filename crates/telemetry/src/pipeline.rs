@@ -116,6 +116,29 @@ impl Telemetry {
         &self.meter
     }
 
+    /// A tracer for spans of another instrumentation scope (a guest's, through
+    /// wasi:otel), exported in the same batches as the host's own.
+    pub fn tracer_for(&self, scope: opentelemetry::InstrumentationScope) -> SdkTracer {
+        opentelemetry::trace::TracerProvider::tracer_with_scope(&self.tracer_provider, scope)
+    }
+
+    /// A meter of another instrumentation scope (a guest's).
+    pub fn meter_for(
+        &self,
+        scope: opentelemetry::InstrumentationScope,
+    ) -> opentelemetry::metrics::Meter {
+        opentelemetry::metrics::MeterProvider::meter_with_scope(&self.meter_provider, scope)
+    }
+
+    /// A logger of another instrumentation scope (a guest's); `None` when logs go
+    /// nowhere.
+    pub fn logger_for(&self, scope: opentelemetry::InstrumentationScope) -> Option<SdkLogger> {
+        let provider = self.logger_provider.as_ref()?;
+        Some(opentelemetry::logs::LoggerProvider::logger_with_scope(
+            provider, scope,
+        ))
+    }
+
     /// The logger for records that do not come from `tracing` (a guest's output);
     /// `None` when logs go nowhere.
     pub fn logger(&self) -> Option<&SdkLogger> {
