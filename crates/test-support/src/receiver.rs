@@ -59,6 +59,9 @@ pub struct SpanRecord {
     pub status_message: String,
     pub events: Vec<EventRecord>,
     pub resource: BTreeMap<String, String>,
+    /// The instrumentation scope's name and version (`wasmlens` and its version for the
+    /// host's own).
+    pub scope: (String, String),
     pub transport: Transport,
 }
 
@@ -87,6 +90,8 @@ pub struct MetricPoint {
     pub value: f64,
     /// An explicit-bucket histogram's boundaries.
     pub bounds: Vec<f64>,
+    /// The instrumentation scope's name.
+    pub scope: String,
 }
 
 /// A received log record.
@@ -99,6 +104,18 @@ pub struct LogRecord {
     pub trace_id: String,
     pub span_id: String,
     pub attributes: BTreeMap<String, String>,
+    /// The instrumentation scope's name.
+    pub scope: String,
+}
+
+/// A scope's name and version, empty where absent.
+fn scope_of(
+    scope: &Option<opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
+) -> (String, String) {
+    scope
+        .as_ref()
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .unwrap_or_default()
 }
 
 #[derive(Default)]
@@ -298,6 +315,7 @@ impl Service {
                 .map(|r| attributes(&r.attributes))
                 .unwrap_or_default();
             for scope in resource_spans.scope_spans {
+                let scope_name = scope_of(&scope.scope);
                 for span in scope.spans {
                     spans.push(SpanRecord {
                         name: span.name,
@@ -317,6 +335,7 @@ impl Service {
                             })
                             .collect(),
                         resource: resource.clone(),
+                        scope: scope_name.clone(),
                         transport,
                     });
                 }
@@ -330,6 +349,7 @@ impl Service {
         let mut points = self.0.metrics.lock().unwrap();
         for resource_metrics in request.resource_metrics {
             for scope in resource_metrics.scope_metrics {
+                let (scope_name, _) = scope_of(&scope.scope);
                 for m in scope.metrics {
                     let point = |kind, attrs: &[KeyValue], value| MetricPoint {
                         name: m.name.clone(),
@@ -338,6 +358,7 @@ impl Service {
                         attributes: attributes(attrs),
                         value,
                         bounds: Vec::new(),
+                        scope: scope_name.clone(),
                     };
                     let number = |v: &Option<
                         opentelemetry_proto::tonic::metrics::v1::number_data_point::Value,
@@ -384,6 +405,7 @@ impl Service {
         let mut logs = self.0.logs.lock().unwrap();
         for resource_logs in request.resource_logs {
             for scope in resource_logs.scope_logs {
+                let (scope_name, _) = scope_of(&scope.scope);
                 for record in scope.log_records {
                     logs.push(LogRecord {
                         body: record.body.as_ref().map(display).unwrap_or_default(),
@@ -393,6 +415,7 @@ impl Service {
                         trace_id: hex(&record.trace_id),
                         span_id: hex(&record.span_id),
                         attributes: attributes(&record.attributes),
+                        scope: scope_name.clone(),
                     });
                 }
             }

@@ -59,6 +59,11 @@ enum Commands {
     /// request a 500; everyone else is served on. SIGINT or SIGTERM stops accepting, lets
     /// in-flight requests finish (up to --shutdown-timeout), flushes telemetry and exits 0;
     /// a second signal quits at once.
+    ///
+    /// Host plugins are given to a component that imports them: wasi:keyvalue
+    /// (--keyvalue; a memory store if none is given), wasi:config (--config), wasi:logging
+    /// (each call a log record on the invocation's trace) and wasi:otel (the guest's own
+    /// spans, logs and metrics, exported with the host's).
     #[command(after_help = TELEMETRY_HELP)]
     Serve(ServeArgs),
     /// Start a workload from its manifest (wasmlens.toml): wasi:http components, each on
@@ -82,6 +87,13 @@ enum Commands {
     ///   dirs = ["data::/data"]
     ///   allowed_outbound_hosts = ["127.0.0.1:8081"]
     ///   propagate_to = ["none"]      # default: every allowed host
+    ///
+    ///   [component.keyvalue]         # wasi:keyvalue stores, by name ("" is the default)
+    ///   "" = "data/api.redb"         # memory, a file, or redis://HOST:PORT[/DB]
+    ///   sessions = "redis://127.0.0.1:6379/0"
+    ///
+    ///   [component.config]           # what wasi:config answers
+    ///   greeting = "hello"
     ///
     ///   [[component]]
     ///   id = "warm-cache"            # no route: a command, run once at start
@@ -110,6 +122,7 @@ struct GuestArgs {
 
 /// The host plugins' settings. A plugin is given only to a component that imports it.
 #[derive(Args)]
+#[command(next_help_heading = "Host plugins")]
 struct PluginArgs {
     /// A wasi:keyvalue store: NAME=BACKEND, or BACKEND for the default store "". BACKEND is
     /// `memory` (shared by the workload's instances, lost on exit), a file path (an
@@ -167,9 +180,10 @@ struct RunArgs {
     #[command(flatten)]
     guest: GuestArgs,
     #[command(flatten)]
-    plugins: PluginArgs,
-    #[command(flatten)]
     limits: LimitArgs,
+    // Last of the options: its help heading applies to what follows it.
+    #[command(flatten)]
+    plugins: PluginArgs,
 
     /// The command component (.wasm, or its .wat text form).
     #[arg(value_name = "APP.wasm")]
@@ -227,8 +241,6 @@ struct ServeArgs {
     #[command(flatten)]
     guest: GuestArgs,
     #[command(flatten)]
-    plugins: PluginArgs,
-    #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
     server: ServerArgs,
@@ -245,6 +257,10 @@ struct ServeArgs {
     /// narrow this when the guest calls third parties.
     #[arg(long, value_name = "HOST[:PORT]|none")]
     propagate_to: Vec<String>,
+
+    // Last of the options: its help heading applies to what follows it.
+    #[command(flatten)]
+    plugins: PluginArgs,
 
     /// The wasi:http proxy component (.wasm, or its .wat text form).
     #[arg(value_name = "APP.wasm")]

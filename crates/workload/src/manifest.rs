@@ -395,4 +395,53 @@ args = ["--dry-run"]
         let err = parse("[workload]\nname = \"x\"\n", Path::new(".")).unwrap_err();
         assert!(err.contains("at least one [[component]]"), "{err}");
     }
+
+    #[test]
+    fn plugin_tables_are_read_with_file_stores_relative_to_the_manifest() {
+        let text = r#"
+[workload]
+name = "p"
+
+[[component]]
+id = "api"
+source = "api.wasm"
+route = "/"
+
+[component.keyvalue]
+"" = "data/kv.redb"
+cache = "memory"
+shared = "redis://127.0.0.1:6379/1"
+
+[component.config]
+greeting = "hi"
+limit = 50
+on = true
+"#;
+        let workload = parse(text, Path::new("/srv/app")).unwrap();
+        let grants = &workload.components[0].grants;
+        let stores = &grants.keyvalue.stores;
+        assert_eq!(
+            stores[""],
+            StoreBackend::File(PathBuf::from("/srv/app/data/kv.redb"))
+        );
+        assert_eq!(stores["cache"], StoreBackend::Memory);
+        assert_eq!(stores["shared"].kind(), "redis");
+        let config: Vec<(&str, &str)> = grants
+            .config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            config,
+            [("greeting", "hi"), ("limit", "50"), ("on", "true")]
+        );
+
+        let bad = text.replace("\"memory\"", "\"nats://x\"");
+        let err = parse(&bad, Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("component \"api\": keyvalue.cache:")
+                && err.contains("unknown key-value backend"),
+            "{err}"
+        );
+    }
 }

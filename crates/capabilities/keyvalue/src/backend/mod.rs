@@ -190,3 +190,74 @@ impl Backend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("wasmlens-kv-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("store.redb")
+    }
+
+    #[tokio::test]
+    async fn a_file_store_keeps_its_data_when_it_is_opened_again() {
+        let path = temp_file("reopen");
+        {
+            let store = Backend::File(Arc::new(FileStore::open(&path).unwrap()));
+            assert_eq!(store.increment("n".into(), 2).await.unwrap(), 2);
+            store.set("k".into(), b"v".to_vec()).await.unwrap();
+            store
+                .set_many(vec![("a".into(), b"1".to_vec())])
+                .await
+                .unwrap();
+        }
+        let store = Backend::File(Arc::new(FileStore::open(&path).unwrap()));
+        assert_eq!(store.increment("n".into(), 1).await.unwrap(), 3);
+        assert_eq!(store.get("n".into()).await.unwrap(), Some(b"3".to_vec()));
+        let (keys, cursor) = store.list_keys(None).await.unwrap();
+        assert_eq!(
+            (keys, cursor),
+            (vec!["a".into(), "k".into(), "n".into()], None)
+        );
+        let (keys, _) = store.list_keys(Some(2)).await.unwrap();
+        assert_eq!(keys, vec!["n".to_owned()], "a cursor skips that many keys");
+        store
+            .delete_many(vec!["a".into(), "k".into()])
+            .await
+            .unwrap();
+        assert!(!store.exists("k".into()).await.unwrap());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_store_is_refused_where_its_folder_is_missing() {
+        let err = FileStore::open(std::path::Path::new("/nonexistent-dir/x.redb"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("no such directory"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn counters_are_decimal_text_and_a_value_that_is_not_one_is_an_error() {
+        let store = Backend::Memory(Arc::default());
+        assert_eq!(store.increment("c".into(), 5).await.unwrap(), 5);
+        assert_eq!(store.get("c".into()).await.unwrap(), Some(b"5".to_vec()));
+        store.set("word".into(), b"abc".to_vec()).await.unwrap();
+        let err = store.increment("word".into(), 1).await.unwrap_err();
+        assert!(err.0.contains("not a decimal counter"), "{}", err.0);
+        store
+            .set("max".into(), u64::MAX.to_string().into_bytes())
+            .await
+            .unwrap();
+        assert!(
+            store
+                .increment("max".into(), 1)
+                .await
+                .unwrap_err()
+                .0
+                .contains("overflow")
+        );
+    }
+}
