@@ -56,6 +56,28 @@ def build(source: pathlib.Path, tmp: pathlib.Path) -> bytes:
     return (tmp / "component.wasm").read_bytes()
 
 
+# Guests that differ from another only in the names they import: built by renaming in the
+# other's text form. `http-otel-current` imports wasi:otel's context function by the name
+# upstream gave it after the rc.2 tag (same package version), `current-span-context`.
+VARIANTS = {
+    "http-otel-current": ("http-otel", {"outer-span-context": "current-span-context"}),
+}
+
+
+def variant(component: bytes, renames: dict[str, str], tmp: pathlib.Path) -> bytes:
+    tool = wasm_tools()
+    (tmp / "base.wasm").write_bytes(component)
+    text = subprocess.run([tool, "print", tmp / "base.wasm"], check=True, capture_output=True, text=True).stdout
+    for old, new in renames.items():
+        if f'"{old}"' not in text:
+            sys.exit(f"variant: {old!r} not found")
+        text = text.replace(f'"{old}"', f'"{new}"')
+    (tmp / "variant.wat").write_text(text)
+    subprocess.run([tool, "parse", tmp / "variant.wat", "-o", tmp / "variant.wasm"], check=True)
+    subprocess.run([tool, "validate", tmp / "variant.wasm"], check=True)
+    return (tmp / "variant.wasm").read_bytes()
+
+
 def write_or_check(built: dict[pathlib.Path, bytes], check: bool, command: str) -> int:
     """Writes the built components, or with `check` says which differ from what is
     committed; `command` is what rebuilds them."""
@@ -80,6 +102,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         built = {OUT / f"{source.stem}.wasm": build(source, pathlib.Path(tmp))
                  for source in sorted(SRC.glob("*.wat"))}
+        for name, (base, renames) in VARIANTS.items():
+            built[OUT / f"{name}.wasm"] = variant(built[OUT / f"{base}.wasm"], renames, pathlib.Path(tmp))
     return write_or_check(built, "--check" in sys.argv[1:], "python3 guests/build.py")
 
 

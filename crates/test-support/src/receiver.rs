@@ -52,6 +52,9 @@ pub struct SpanRecord {
     pub span_id: String,
     /// Empty for a root span.
     pub parent_span_id: String,
+    /// Start and end, in nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
     pub attributes: BTreeMap<String, String>,
     /// The OTLP status code: 0 unset, 1 ok, 2 error.
     pub status_code: i32,
@@ -323,6 +326,8 @@ impl Service {
                         trace_id: hex(&span.trace_id),
                         span_id: hex(&span.span_id),
                         parent_span_id: hex(&span.parent_span_id),
+                        start_time_unix_nano: span.start_time_unix_nano,
+                        end_time_unix_nano: span.end_time_unix_nano,
                         attributes: attributes(&span.attributes),
                         status_code: span.status.as_ref().map_or(0, |s| s.code),
                         status_message: span.status.map(|s| s.message).unwrap_or_default(),

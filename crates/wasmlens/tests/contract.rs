@@ -3,8 +3,8 @@
 //! attribute) that it does not list. Guests that succeed, trap, call out and are denied run
 //! under `serve`; a workload under `up` has components that loop into their timeout, run out
 //! of fuel, grow past their memory limit, cannot be instantiated, come near their limits, and
-//! a command; a guest uses the key-value, configuration and logging plugins, and one's
-//! Redis cannot be reached; commands run under `run`; and a bad manifest is refused, so that
+//! a command; guests use the key-value, configuration, logging and wasi:otel plugins, and
+//! one's Redis cannot be reached; commands run under `run`; and a bad manifest is refused, so that
 //! every documented name has a reason to appear.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -182,6 +182,8 @@ async fn what_arrives_is_what_the_docs_say() {
     let plugins = guest("http-plugins");
     let plugins = plugins.to_str().unwrap();
     let plugged = Wasmlens::serve(BIN, &["--config", "k=v", plugins], &env).await;
+    let otel = guest("http-otel");
+    let traced = Wasmlens::serve(BIN, &[otel.to_str().unwrap()], &env).await;
 
     assert_eq!(
         http_get(&echo.url("/ok"), &[("user-agent", "contract/1")])
@@ -205,6 +207,7 @@ async fn what_arrives_is_what_the_docs_say() {
     ] {
         assert_eq!(http_get(&plugged.url(path), &[]).await.0, status, "{path}");
     }
+    assert_eq!(http_get(&traced.url("/"), &[]).await.0, 200);
     // A store that cannot be reached refuses the workload (nothing listens on port 1).
     let unreachable = [
         "serve",
@@ -229,7 +232,7 @@ async fn what_arrives_is_what_the_docs_say() {
     std::fs::write(dir.join("bad.toml"), "[workload]\nname = 1\n").unwrap();
     let bad = dir.join("bad.toml");
     assert_eq!(run(&["up", bad.to_str().unwrap()], &env).await, Some(1));
-    for server in [echo, caller, denied, workload, plugged] {
+    for server in [echo, caller, denied, workload, plugged, traced] {
         server.terminate().await;
     }
     std::fs::remove_dir_all(&dir).unwrap();
