@@ -58,7 +58,7 @@ pub trait Capability<T>: Send + Sync + 'static {
 /// A host plugin, as telemetry names it.
 #[derive(Clone, Copy, Debug)]
 pub struct Plugin {
-    /// `plugin_type`: `keyvalue`, `config`, `logging`.
+    /// `plugin_type`: `keyvalue`, `config`, `logging`, `otel`.
     pub plugin_type: &'static str,
     /// The WIT package whose interfaces it links, e.g. `wasi:keyvalue@0.2.0-draft`.
     pub package: &'static str,

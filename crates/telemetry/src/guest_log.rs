@@ -67,6 +67,30 @@ impl GuestLogEmitter {
     }
 }
 
+/// The longest wasi:logging message (or context) taken, in bytes, as for a line of output.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+
+/// `text` cut to `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`).
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let escape = |c: char| match c.is_control() {
+        true => c.escape_default().to_string(),
+        false => c.to_string(),
+    };
+    text.chars().map(escape).collect::<String>().into()
+}
+
 /// Emits what a guest logged through wasi:logging as a log record at `severity`, with the
 /// guest's `context` and `component_id`, correlated with the current trace (the
 /// invocation's); and writes it to the local log, as the host's own lines are.
@@ -77,6 +101,8 @@ pub fn guest_logged(
     context: &str,
     message: &str,
 ) {
+    let message = cut(message, MAX_MESSAGE);
+    let context = cut(context, MAX_MESSAGE);
     if let Some(logger) = logger {
         let mut record = logger.create_log_record();
         record.set_severity_number(severity);
@@ -87,6 +113,10 @@ pub fn guest_logged(
         record.add_attribute(attr::LOG_CONTEXT, AnyValue::from(context.to_owned()));
         logger.emit(record);
     }
+    // The local line escapes control characters: a guest's text cannot forge host lines.
+    let message = printable(message);
+    let context = printable(context);
+    let context = context.as_ref();
     let id = &**component_id;
     match severity {
         Severity::Trace => {
@@ -102,5 +132,21 @@ pub fn guest_logged(
             tracing::warn!(target: GUEST_LOG_TARGET, component = id, context, "{message}")
         }
         _ => tracing::error!(target: GUEST_LOG_TARGET, component = id, context, "{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_lines_escape_control_characters_and_long_messages_are_cut() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(
+            printable("a\nfake line\u{1b}[31m"),
+            "a\\nfake line\\u{1b}[31m"
+        );
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("hello", 100), "hello");
     }
 }

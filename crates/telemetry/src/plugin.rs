@@ -120,21 +120,24 @@ impl PluginTelemetry {
             plugin: self,
             operation: bound,
             cx,
+            ended: false,
         }
     }
 }
 
 /// One call into a plugin, under way. Dropped without an end (the guest was stopped
-/// while it waited), its span ends as it is.
+/// while it waited), it counts as failed and its span ends without `success`.
 pub struct PluginCall<'a> {
     plugin: &'a PluginTelemetry,
     operation: &'a BoundOperation,
     cx: Option<Context>,
+    ended: bool,
 }
 
 impl PluginCall<'_> {
     /// The call returned what the guest asked for.
-    pub fn succeeded(self) {
+    pub fn succeeded(mut self) {
+        self.ended = true;
         self.operation.success.add(1);
         if let Some(cx) = &self.cx {
             cx.span().set_attribute(KeyValue::new(attr::SUCCESS, true));
@@ -142,7 +145,8 @@ impl PluginCall<'_> {
     }
 
     /// The call failed; the guest gets the interface's error, which `message` describes.
-    pub fn failed(self, message: &str) {
+    pub fn failed(mut self, message: &str) {
+        self.ended = true;
         self.operation.error.add(1);
         let plugin = self.plugin;
         let cx = match &self.cx {
@@ -164,6 +168,9 @@ impl PluginCall<'_> {
 
 impl Drop for PluginCall<'_> {
     fn drop(&mut self) {
+        if !self.ended {
+            self.operation.error.add(1);
+        }
         if let Some(cx) = &self.cx {
             cx.span().end();
         }
@@ -205,7 +212,8 @@ pub async fn bind<B>(
         ])
         .start_with_context(tracer, parent);
     let cx = parent.with_span(span);
-    let bound = bind.await;
+    // What the plugin logs while it binds belongs to its PluginBind.
+    let bound = opentelemetry::context::FutureExt::with_context(bind, cx.clone()).await;
     if let Err(err) = &bound {
         let what = Failed::Plugin {
             plugin_type,

@@ -46,6 +46,23 @@ impl RedisServer {
         }
     }
 
+    /// Freezes it (SIGSTOP): it keeps its connections but answers nothing, as a server
+    /// stuck in a long command or a paused VM would.
+    pub fn pause(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
     /// Starts it again on the same port (empty: nothing is persisted), and waits until it
     /// answers.
     pub fn restart(&mut self) {

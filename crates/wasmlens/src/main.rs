@@ -138,15 +138,26 @@ struct PluginArgs {
 }
 
 impl PluginArgs {
-    /// Adds the plugins' settings to `grants`.
-    fn grant(self, grants: Grants) -> Grants {
-        Grants {
-            keyvalue: KeyValueConfig {
-                stores: self.keyvalue.into_iter().collect(),
-            },
-            config: self.config.into_iter().collect(),
-            ..grants
+    /// Adds the plugins' settings to `grants`. A store or key given twice is refused:
+    /// which one was meant cannot be guessed.
+    fn grant(self, grants: Grants) -> anyhow::Result<Grants> {
+        let mut stores = std::collections::BTreeMap::new();
+        for (name, backend) in self.keyvalue {
+            if stores.insert(name.clone(), backend).is_some() {
+                anyhow::bail!("--keyvalue names the store {name:?} twice");
+            }
         }
+        let mut config = std::collections::BTreeMap::new();
+        for (key, value) in self.config {
+            if config.insert(key.clone(), value).is_some() {
+                anyhow::bail!("--config gives {key:?} twice");
+            }
+        }
+        Ok(Grants {
+            keyvalue: KeyValueConfig { stores },
+            config,
+            ..grants
+        })
     }
 }
 
@@ -412,6 +423,10 @@ fn single(component: ComponentSpec, server: ServeOptions) -> WorkloadSpec {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let grants = args.plugins.grant(Grants {
+        wasi: args.guest.wasi(true),
+        ..Grants::default()
+    })?;
     let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("warn,wasmlens::event=off", None)?;
     let (id, _) = component_names(&args.component);
@@ -420,10 +435,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         source: args.component.clone(),
         trigger: Trigger::Cli { args: args.args },
         limits: args.limits.limits(),
-        grants: args.plugins.grant(Grants {
-            wasi: args.guest.wasi(true),
-            ..Grants::default()
-        }),
+        grants,
     };
     let spec = single(component, ServeOptions::default());
     let result = run_workload(&telemetry, spec, shutdown).await;
@@ -436,6 +448,10 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let grants = args.plugins.grant(Grants {
+        wasi: args.guest.wasi(false),
+        ..Grants::default()
+    })?;
     let shutdown = shutdown_signal()?;
     let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
     let result = match propagate_to(&args.propagate_to) {
@@ -449,11 +465,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
                     route: "/".to_owned(),
                 },
                 limits: args.limits.limits(),
-                grants: args.plugins.grant(Grants {
-                    wasi: args.guest.wasi(false),
+                grants: Grants {
                     outbound_http: outbound,
-                    ..Grants::default()
-                }),
+                    ..grants
+                },
             };
             let spec = single(component, args.server.options());
             run_workload(&telemetry, spec, shutdown).await

@@ -165,17 +165,14 @@ route = "/"
         http_get(&server.url("/kv/get/greeting"), &[]).await.2,
         "hello\n"
     );
-    let (_, body) = {
-        let (status, _, body) = http_get(&server.url("/kv/keys"), &[]).await;
-        (status, body)
-    };
-    assert_eq!(body, "count\ngreeting\n");
+    let (_, _, keys) = http_get(&server.url("/kv/keys"), &[]).await;
+    assert_eq!(keys, "count\ngreeting\n");
     server.terminate().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
-async fn two_hosts_share_a_redis_counter_and_ride_out_redis_going_away() {
+async fn two_hosts_share_a_redis_counter_and_ride_out_redis_stalling_and_going_away() {
     let mut redis = RedisServer::start();
     let receiver = OtlpReceiver::start().await;
     let env = receiver.exporter_env(Transport::Grpc);
@@ -206,6 +203,18 @@ async fn two_hosts_share_a_redis_counter_and_ride_out_redis_going_away() {
         "no increment lost or doubled"
     );
 
+    // Redis stops answering: after the plugin's timeout the guest gets the interface's
+    // error, and once Redis answers again so does the plugin.
+    redis.pause();
+    let (status, _, body) = http_get(&a.url("/count"), &[]).await;
+    assert_eq!(status, 500);
+    assert!(
+        body.starts_with("error: other: Redis did not answer within"),
+        "{body}"
+    );
+    redis.resume();
+    counted_again(&a.url("/count")).await;
+
     // Redis goes away: the guest gets the interface's error, the host goes on serving.
     redis.kill();
     let (status, _, body) = http_get(&a.url("/count"), &[]).await;
@@ -219,20 +228,7 @@ async fn two_hosts_share_a_redis_counter_and_ride_out_redis_going_away() {
 
     // Redis comes back (empty): the plugin reconnects.
     redis.restart();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (status, _, body) = http_get(&b.url("/count"), &[]).await;
-        if status == 200 {
-            assert_eq!(body, "1\n");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no reconnection: {body}"
-        );
-        // Polls, paced: a failed call may fail at once while the plugin reconnects.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(counted_again(&b.url("/count")).await, "1\n");
     a.terminate().await;
     b.terminate().await;
 
@@ -271,6 +267,23 @@ async fn two_hosts_share_a_redis_counter_and_ride_out_redis_going_away() {
             .map(String::as_str),
         Some("PluginOperationFailure")
     );
+}
+
+/// What `url` answers once it answers 200 again, asked until then (paced: a call may fail
+/// at once while the plugin reconnects).
+async fn counted_again(url: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, _, body) = http_get(url, &[]).await;
+        if status == 200 {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reconnection: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -318,39 +331,78 @@ async fn a_redis_that_cannot_be_reached_refuses_the_workload() {
         failed.attributes.get("error.type").map(String::as_str),
         Some("PluginBindFailure")
     );
+
+    // The same from a manifest, which names the component in its error.
+    let dir = workload_dir(
+        "unreachable-redis",
+        &format!(
+            "[workload]\nname = \"w\"\n\n[[component]]\nid = \"counter\"\nsource = \"components/http-plugins.wasm\"\nroute = \"/\"\n\n[component.keyvalue]\n\"\" = \"{store}\"\n"
+        ),
+    );
+    let manifest = dir.join("wasmlens.toml");
+    let args = ["up", "--listen", "127.0.0.1:0", manifest.to_str().unwrap()];
+    let finished = run_to_end(BIN, &args, &receiver.exporter_env(Transport::Grpc)).await;
+    assert_eq!(finished.code, Some(1));
+    assert!(
+        finished
+            .stderr
+            .contains("component \"counter\": the keyvalue plugin:"),
+        "{}",
+        finished.stderr
+    );
+    receiver
+        .wait_until("the manifest's workload failed", WAIT, |r| {
+            r.spans().iter().any(|s| {
+                s.name == "WorkloadStart"
+                    && s.attr("workload_id") == Some("w")
+                    && s.events.iter().any(|e| {
+                        e.attributes.get("error.type").map(String::as_str)
+                            == Some("PluginBindFailure")
+                    })
+            })
+        })
+        .await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
-async fn configuration_given_is_read_and_a_missing_key_is_none() {
+async fn configuration_given_is_read_a_missing_key_is_none_and_no_value_is_recorded() {
     let receiver = OtlpReceiver::start().await;
+    let secret = "s3cr3t-v4lue";
+    let greeting = format!("greeting={secret}");
     let args = [
         "--config",
-        "greeting=hi",
+        &greeting,
         "--config",
         "mode=a=b",
         &plugins_guest(),
     ];
     let server = Wasmlens::serve(BIN, &args, &receiver.exporter_env(Transport::Grpc)).await;
-    assert_eq!(
-        http_get(&server.url("/config/greeting"), &[]).await.2,
-        "hi\n"
-    );
+    let (_, _, body) = http_get(&server.url("/config/greeting"), &[]).await;
+    assert_eq!(body, format!("{secret}\n"));
     let (status, _, body) = http_get(&server.url("/config/absent"), &[]).await;
     assert_eq!((status, body.as_str()), (404, "none\n"));
     assert_eq!(
         http_get(&server.url("/config-all"), &[]).await.2,
-        "greeting=hi\nmode=a=b\n"
+        format!("greeting={secret}\nmode=a=b\n")
     );
     server.terminate().await;
     let spans = receiver.wait_for_spans("PluginOperation", 3, WAIT).await;
-    for span in spans {
+    for span in &spans {
         assert_eq!(span.attr("plugin_type"), Some("config"));
-        let values: Vec<&String> = span.attributes.values().collect();
-        assert!(
-            !values.iter().any(|v| v.contains("hi")),
-            "no value recorded: {values:?}"
-        );
+        assert_eq!(span.attr("success"), Some("true"));
     }
+    receiver.wait_for_span("WorkloadStop", WAIT).await;
+    let everything = format!(
+        "{:?}{:?}{:?}",
+        receiver.spans(),
+        receiver.logs(),
+        receiver.metrics()
+    );
+    assert!(
+        !everything.contains(secret),
+        "a configuration value was recorded"
+    );
 }
 
 #[tokio::test]
@@ -400,9 +452,10 @@ async fn every_logging_level_becomes_a_record_on_its_invocations_trace() {
 
 #[tokio::test]
 async fn a_plugin_configured_for_a_component_that_does_not_import_it_is_not_bound() {
+    let receiver = OtlpReceiver::start().await;
     let hello = guest("http-hello");
     let args = ["--keyvalue", "memory", hello.to_str().unwrap()];
-    let server = Wasmlens::serve(BIN, &args, &[]).await;
+    let server = Wasmlens::serve(BIN, &args, &receiver.exporter_env(Transport::Grpc)).await;
     assert_eq!(http_get(&server.url("/"), &[]).await.2, "hello");
     let (_, stderr) = server.terminate().await;
     assert!(
@@ -410,5 +463,38 @@ async fn a_plugin_configured_for_a_component_that_does_not_import_it_is_not_boun
             "does not import wasi:keyvalue@0.2.0-draft: its keyvalue configuration is not used"
         ),
         "{stderr}"
+    );
+    // Everything is flushed by the time the process has exited.
+    receiver.wait_for_span("WorkloadStop", WAIT).await;
+    let binds = receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "PluginBind");
+    assert_eq!(
+        binds.count(),
+        0,
+        "nothing is bound to a component that imports nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_given_twice_the_same_name_is_refused() {
+    let guest = plugins_guest();
+    let args = [
+        "serve",
+        "--keyvalue",
+        "memory",
+        "--keyvalue",
+        "=memory",
+        &guest,
+    ];
+    let finished = run_to_end(BIN, &args, &[]).await;
+    assert_eq!(finished.code, Some(1));
+    assert!(
+        finished
+            .stderr
+            .contains("--keyvalue names the store \"\" twice"),
+        "{}",
+        finished.stderr
     );
 }

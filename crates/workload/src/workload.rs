@@ -360,8 +360,9 @@ async fn load_components(
         Some(_) => (true, MANIFEST_HINTS),
         None => (false, COMMAND_LINE_HINTS),
     };
+    // Context, not a new error: what kind of failure it was stays readable below it.
     let named = |component: &ComponentSpec, err: anyhow::Error| match named_components {
-        true => anyhow::anyhow!("component {:?}: {err:#}", component.id),
+        true => err.context(format!("component {:?}", component.id)),
         false => err,
     };
     // Every component's grants are checked before any is compiled.

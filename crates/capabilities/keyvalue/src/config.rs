@@ -24,13 +24,24 @@ pub enum StoreBackend {
 }
 
 /// A Redis server and database, from a `redis://HOST:PORT[/DB]` URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisTarget {
     /// The URL as given (it may hold a password: never shown or recorded).
     pub url: String,
     pub host: String,
     pub port: u16,
     pub db: i64,
+}
+
+/// Without the URL, which may hold a password.
+impl fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Display for StoreBackend {
@@ -87,8 +98,9 @@ impl StoreBackend {
 
 fn parse_redis(url: &str) -> Result<RedisTarget, String> {
     use redis::IntoConnectionInfo as _;
+    // After the last `@`: a password may hold one.
     let shown = url
-        .split_once('@')
+        .rsplit_once('@')
         .map_or(url.to_owned(), |(_, rest)| format!("redis://…@{rest}"));
     let info = url
         .into_connection_info()
@@ -166,8 +178,10 @@ mod tests {
                 .unwrap_err()
                 .contains("TLS")
         );
-        let err = StoreBackend::parse("redis://:secret@host:notaport").unwrap_err();
-        assert!(!err.contains("secret"), "{err}");
+        let err = StoreBackend::parse("redis://:p4ss@w0rd@host:notaport").unwrap_err();
+        assert!(!err.contains("p4ss") && !err.contains("w0rd"), "{err}");
+        let backend = StoreBackend::parse("redis://:hunter2@127.0.0.1:6379").unwrap();
+        assert!(!format!("{backend:?}").contains("hunter2"));
     }
 
     #[test]

@@ -62,9 +62,8 @@ impl store::Host for KeyValueCtxView<'_> {
             }
             None => {
                 let call = grant.unknown_store.start(Operation::Open.name(), None);
-                call.failed(&format!(
-                    "no store named {identifier:?} was given to the component"
-                ));
+                // Not the name itself: it is the guest's text, of any length.
+                call.failed("the component was given no store of that name");
                 Err(KeyValueError::NoSuchStore)
             }
         }

@@ -5,20 +5,21 @@
 //! failure reaches the guest as the interface's `error::other`, never as a trap.
 //!
 //! A store is opened once per process and shared: a memory store by every component that
-//! names it, a file or Redis store by every component that names the same file or URL.
+//! names it (the default store `""` included), a file or Redis store by every component
+//! that names the same file or URL.
 
 mod backend;
 mod config;
 mod host;
+mod opened;
 
 pub use backend::REDIS_OPERATION_TIMEOUT;
 pub use config::{KeyValueConfig, RedisTarget, StoreBackend, parse_store_flag};
 
-use backend::{Backend, FileStore, MemoryStore, Operation, RedisStore};
-use opentelemetry::KeyValue as Attribute;
+use backend::{Backend, Operation};
+use opentelemetry::{KeyValue as Attribute, StringValue, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use wasmlens_engine::{Capability, ComponentContext, InstanceContext, Plugin};
 use wasmlens_telemetry::names::{attr, plugin_type};
 use wasmlens_telemetry::plugin::PluginTelemetry;
@@ -41,19 +42,10 @@ mod bindings {
 /// The WIT package this plugin serves.
 pub const PACKAGE: &str = "wasi:keyvalue@0.2.0-draft";
 
-/// The capability, with the stores it has opened for the process.
-#[derive(Default)]
-pub struct KeyValue {
-    opened: Mutex<Opened>,
-}
-
-/// Stores opened so far: memory stores by name, file stores by path, Redis by URL.
-#[derive(Default)]
-struct Opened {
-    memory: HashMap<String, Arc<MemoryStore>>,
-    files: HashMap<PathBuf, Arc<FileStore>>,
-    redis: HashMap<String, RedisStore>,
-}
+/// The capability. The stores it opens are the process's (see [`opened`]): a component's
+/// grant holds them, and they close when no grant does.
+#[derive(Debug, Default)]
+pub struct KeyValue;
 
 /// A component's stores, by the name its guest opens.
 pub struct KeyValueGrant {
@@ -138,8 +130,7 @@ impl<T: KeyValueView + 'static> Capability<T> for KeyValue {
             ),
         };
         for (name, spec) in stores {
-            let backend = self
-                .open(&name, &spec)
+            let backend = opened::open(&name, &spec)
                 .await
                 .map_err(|err| anyhow::anyhow!("key-value store {name:?} ({spec}): {err:#}"))?;
             if defaulted {
@@ -173,63 +164,25 @@ impl<T: KeyValueView + 'static> Capability<T> for KeyValue {
             grant: Some(grant.clone()),
         })
     }
-
-    /// Closes the files and the connections to Redis.
-    fn shutdown(&self) {
-        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-        *opened = Opened::default();
-    }
-}
-
-impl KeyValue {
-    /// The backend `spec` names for the store `name`, opened once for the process.
-    async fn open(&self, name: &str, spec: &StoreBackend) -> anyhow::Result<Backend> {
-        match spec {
-            StoreBackend::Memory => {
-                let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-                let store = opened.memory.entry(name.to_owned()).or_default();
-                Ok(Backend::Memory(store.clone()))
-            }
-            StoreBackend::File(path) => {
-                let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-                // The same file under another name, or through another path, is one store.
-                let key = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                if let Some(store) = opened.files.get(&key) {
-                    return Ok(Backend::File(store.clone()));
-                }
-                let store = Arc::new(FileStore::open(path)?);
-                opened.files.insert(key, store.clone());
-                Ok(Backend::File(store))
-            }
-            StoreBackend::Redis(target) => {
-                let known = {
-                    let opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-                    opened.redis.get(&target.url).cloned()
-                };
-                if let Some(store) = known {
-                    return Ok(Backend::Redis(store));
-                }
-                let store = RedisStore::connect(target).await?;
-                let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-                opened.redis.insert(target.url.clone(), store.clone());
-                Ok(Backend::Redis(store))
-            }
-        }
-    }
 }
 
 /// What every `PluginOperation` on a store carries besides the plugin and component: the
 /// store, its backend, and for Redis the database client conventions.
+/// Shared text: each span's copy of these attributes costs a reference count, not a copy.
+fn shared(text: impl Into<Arc<str>>) -> Value {
+    Value::from(StringValue::from(text.into()))
+}
+
 fn backend_attributes(name: &str, spec: &StoreBackend) -> Vec<Attribute> {
     let mut attrs = vec![
-        Attribute::new(attr::KEYVALUE_STORE, name.to_owned()),
+        Attribute::new(attr::KEYVALUE_STORE, shared(name)),
         Attribute::new(attr::PLUGIN_BACKEND, spec.kind()),
     ];
     if let StoreBackend::Redis(target) = spec {
         attrs.extend([
             Attribute::new(attr::DB_SYSTEM_NAME, "redis"),
-            Attribute::new(attr::DB_NAMESPACE, target.db.to_string()),
-            Attribute::new(attr::SERVER_ADDRESS, target.host.clone()),
+            Attribute::new(attr::DB_NAMESPACE, shared(target.db.to_string())),
+            Attribute::new(attr::SERVER_ADDRESS, shared(target.host.as_str())),
             Attribute::new(attr::SERVER_PORT, i64::from(target.port)),
         ]);
     }

@@ -13,6 +13,21 @@ use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 /// At most this many attributes, events or links are taken from one guest span, event,
 /// link or record (the SDK's own default limit): the rest are dropped and counted.
 pub const MAX_ITEMS: usize = 128;
+/// The longest text (a name, an attribute's value, a body) taken from a guest, in bytes;
+/// a longer one is cut.
+pub const MAX_TEXT: usize = 16 * 1024;
+
+/// `text`, cut to [`MAX_TEXT`] bytes at a character boundary.
+pub fn text(mut text: String) -> String {
+    if text.len() > MAX_TEXT {
+        let mut end = MAX_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
 
 pub fn time(datetime: Datetime) -> SystemTime {
     let since_epoch = Duration::new(datetime.seconds, datetime.nanoseconds.min(999_999_999));
@@ -95,7 +110,7 @@ pub fn status(status: wit::Status) -> Status {
 pub fn attributes(list: Vec<types::KeyValue>) -> (Vec<KeyValue>, u32) {
     let dropped = list.len().saturating_sub(MAX_ITEMS);
     let kept = list.into_iter().take(MAX_ITEMS);
-    let kept = kept.map(|kv| KeyValue::new(kv.key, value(&kv.value)));
+    let kept = kept.map(|kv| KeyValue::new(text(kv.key), value(&text(kv.value))));
     (kept.collect(), u32::try_from(dropped).unwrap_or(u32::MAX))
 }
 
@@ -142,6 +157,9 @@ fn array(items: &[serde_json::Value]) -> Option<Array> {
 
 /// A log record's body from its JSON text: any JSON value, maps and lists included.
 pub fn any_value(json: &str) -> AnyValue {
+    if json.len() > MAX_TEXT {
+        return AnyValue::from(text(json.to_owned()));
+    }
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(parsed) => json_any(parsed),
         Err(_) => AnyValue::from(json.to_owned()),
@@ -157,7 +175,7 @@ fn json_any(json: serde_json::Value) -> AnyValue {
             Some(i) => AnyValue::Int(i),
             None => AnyValue::Double(n.as_f64().unwrap_or(f64::NAN)),
         },
-        Json::String(s) => AnyValue::from(s),
+        Json::String(s) => AnyValue::from(text(s)),
         Json::Array(items) => {
             AnyValue::ListAny(Box::new(items.into_iter().map(json_any).collect()))
         }
@@ -171,7 +189,7 @@ fn json_any(json: serde_json::Value) -> AnyValue {
 
 /// A guest's instrumentation scope, as the SDK names one.
 pub fn scope(scope: types::InstrumentationScope) -> InstrumentationScope {
-    let mut builder = InstrumentationScope::builder(scope.name);
+    let mut builder = InstrumentationScope::builder(text(scope.name));
     if let Some(version) = scope.version {
         builder = builder.with_version(version);
     }
@@ -204,6 +222,14 @@ mod tests {
         );
         assert_eq!(value(r#"{"a":1}"#), Value::from(r#"{"a":1}"#));
         assert_eq!(value("not json"), Value::from("not json"));
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(MAX_TEXT);
+        let cut = text(long);
+        assert!(cut.len() <= MAX_TEXT && cut.len() > MAX_TEXT - 2);
+        assert_eq!(text("short".into()), "short");
     }
 
     #[test]

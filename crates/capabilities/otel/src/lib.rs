@@ -5,15 +5,18 @@
 //! and metric pipelines with `component_id`. Both names of the context function are
 //! linked: `outer-span-context` (the rc.2 tag) and `current-span-context` (its later
 //! rename). A guest cannot make the host allocate without bound: each invocation may end
-//! at most [`MAX_SPANS`] spans and emit [`MAX_RECORDS`] records, each with at most
-//! [`convert::MAX_ITEMS`] attributes (events, links); what is over is dropped and
-//! counted in `guest.telemetry.dropped`.
+//! at most [`MAX_SPANS`] spans and emit [`MAX_RECORDS`] records and metric points, each
+//! with at most [`convert::MAX_ITEMS`] attributes (events, links) and texts of at most
+//! [`convert::MAX_TEXT`] bytes; a component may use [`MAX_SCOPES`] scopes and
+//! [`MAX_METRICS`] metrics. What is over is dropped and counted in
+//! `guest.telemetry.dropped`; texts are cut. Each call is counted in `plugin.operations`.
 
 mod convert;
 mod logs;
 mod metrics;
 mod tracing;
 
+use bindings::wasi::otel::types;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::BoundCounter;
@@ -21,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use wasmlens_engine::{Capability, ComponentContext, InstanceContext, Plugin};
 use wasmlens_telemetry::Telemetry;
 use wasmlens_telemetry::names::{attr, plugin_type, signal};
+use wasmlens_telemetry::plugin::PluginTelemetry;
 use wasmtime::component::{HasData, Linker};
 
 pub use convert::MAX_ITEMS;
@@ -43,6 +47,10 @@ pub const PACKAGE: &str = "wasi:otel@0.2.0-rc.2";
 pub const MAX_SPANS: u32 = 1024;
 /// Log records one invocation may emit, and metric data points it may export.
 pub const MAX_RECORDS: u32 = 1024;
+/// Instrumentation scopes one component may use, and metrics it may export, over its
+/// life: each is kept (and a metric exported) for as long as the workload runs.
+pub const MAX_SCOPES: usize = 16;
+pub const MAX_METRICS: usize = 256;
 
 /// The capability. It needs no configuration: a component that imports wasi:otel has
 /// its telemetry exported wherever the host's goes.
@@ -55,17 +63,33 @@ pub struct OtelGrant {
     telemetry: Arc<Telemetry>,
     scopes: Mutex<Vec<GuestScope>>,
     metrics: metrics::GuestMetrics,
+    /// Its calls, in `plugin.operations` (no span each: the guest's telemetry is its own).
+    calls: PluginTelemetry,
     dropped_spans: BoundCounter<u64>,
     dropped_records: BoundCounter<u64>,
     dropped_points: BoundCounter<u64>,
 }
 
-/// A guest's instrumentation scope, with the host's tracer and logger for it.
+/// The calls wasi:otel has, as `plugin.operations` names them.
+const ON_START: &str = "on-start";
+const ON_END: &str = "on-end";
+const ON_EMIT: &str = "on-emit";
+const EXPORT: &str = "export";
+const SPAN_CONTEXT: &str = "outer-span-context";
+
+/// A guest's instrumentation scope, with the host's tracer, logger and meter for it.
 struct GuestScope {
     name: String,
     version: Option<String>,
+    handles: ScopeHandles,
+}
+
+/// The host's tracer, logger and meter for one guest scope (each a shared handle).
+#[derive(Clone)]
+struct ScopeHandles {
     tracer: opentelemetry_sdk::trace::SdkTracer,
     logger: Option<opentelemetry_sdk::logs::SdkLogger>,
+    meter: opentelemetry::metrics::Meter,
 }
 
 /// What one instance holds: its component's grant (none if it does not import
@@ -126,7 +150,15 @@ impl<T: OtelView + 'static> Capability<T> for Otel {
                 KeyValue::new(attr::SIGNAL, signal),
             ])
         };
+        let calls = PluginTelemetry::new(
+            telemetry,
+            plugin_type::OTEL,
+            component.id,
+            &[ON_START, ON_END, ON_EMIT, EXPORT, SPAN_CONTEXT],
+            Vec::new(),
+        );
         Ok(Arc::new(OtelGrant {
+            calls,
             component_id: component.id.clone(),
             telemetry: telemetry.clone(),
             scopes: Mutex::default(),
@@ -150,31 +182,32 @@ impl<T: OtelView + 'static> Capability<T> for Otel {
 }
 
 impl OtelGrant {
-    /// The host's tracer and logger for a guest's scope, made the first time the guest
-    /// uses it. Guests use a few scopes: a short list is searched.
-    fn scope<R>(
-        &self,
-        scope: crate::bindings::wasi::otel::types::InstrumentationScope,
-        f: impl FnOnce(&GuestScope) -> R,
-    ) -> R {
+    /// The host's tracer, logger and meter for a guest's scope, made the first time the
+    /// guest uses it; `None` once the component has used [`MAX_SCOPES`] scopes and this is
+    /// another (what it carries is dropped).
+    fn scope(&self, scope: &types::InstrumentationScope) -> Option<ScopeHandles> {
         let mut scopes = self.scopes.lock().unwrap_or_else(PoisonError::into_inner);
         let known = scopes
             .iter()
-            .position(|s| s.name == scope.name && s.version == scope.version);
-        let index = match known {
-            Some(index) => index,
-            None => {
-                let (name, version) = (scope.name.clone(), scope.version.clone());
-                let sdk_scope: InstrumentationScope = convert::scope(scope);
-                scopes.push(GuestScope {
-                    name,
-                    version,
-                    tracer: self.telemetry.tracer_for(sdk_scope.clone()),
-                    logger: self.telemetry.logger_for(sdk_scope),
-                });
-                scopes.len() - 1
-            }
+            .find(|s| s.name == scope.name && s.version == scope.version);
+        if let Some(known) = known {
+            return Some(known.handles.clone());
+        }
+        if scopes.len() >= MAX_SCOPES {
+            return None;
+        }
+        let (name, version) = (scope.name.clone(), scope.version.clone());
+        let sdk_scope: InstrumentationScope = convert::scope(scope.clone());
+        let handles = ScopeHandles {
+            tracer: self.telemetry.tracer_for(sdk_scope.clone()),
+            logger: self.telemetry.logger_for(sdk_scope.clone()),
+            meter: self.telemetry.meter_for(sdk_scope),
         };
-        f(&scopes[index])
+        scopes.push(GuestScope {
+            name,
+            version,
+            handles: handles.clone(),
+        });
+        Some(handles)
     }
 }

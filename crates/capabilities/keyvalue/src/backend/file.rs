@@ -27,8 +27,14 @@ macro_rules! redb_err {
 }
 
 impl FileStore {
-    /// Opens the database at `path`, creating it (and its table) if need be.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Opens the database at `path`, creating it (and its table) if need be. It may read
+    /// (and after a crash, repair) the whole file: it runs on a blocking thread.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path)).await?
+    }
+
+    fn open_blocking(path: &Path) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.is_dir()
         {
@@ -36,7 +42,7 @@ impl FileStore {
         }
         let db = Database::create(path).map_err(|err| match err {
             redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
-                "{} is already open in another process (a file store belongs to one host; share state across hosts with redis://)",
+                "{} is already open in another process (a file store belongs to one host: share state across hosts with redis://)",
                 path.display()
             ),
             err => anyhow::anyhow!("{}: {err}", path.display()),
@@ -116,14 +122,20 @@ impl FileStore {
             .await
     }
 
-    /// Every key, sorted.
-    pub async fn keys(&self) -> Result<Vec<String>, BackendError> {
-        self.read(|table| {
+    /// Up to `count` keys in order from the `start`th, and whether there are more.
+    pub async fn keys(
+        &self,
+        start: usize,
+        count: usize,
+    ) -> Result<(Vec<String>, bool), BackendError> {
+        self.read(move |table| {
             let mut keys = Vec::new();
-            for entry in table.iter()? {
+            for entry in table.iter()?.skip(start).take(count + 1) {
                 keys.push(entry?.0.value().to_owned());
             }
-            Ok(keys)
+            let more = keys.len() > count;
+            keys.truncate(count);
+            Ok((keys, more))
         })
         .await
     }

@@ -1,20 +1,20 @@
 //! A store in the process's memory: shared by every instance that opens it, lost on exit.
 
 use super::{BackendError, parse_counter};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{PoisonError, RwLock};
 
 #[derive(Default)]
 pub struct MemoryStore {
-    entries: RwLock<HashMap<String, Vec<u8>>>,
+    entries: RwLock<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemoryStore {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Vec<u8>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Vec<u8>>> {
         self.entries.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Vec<u8>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Vec<u8>>> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -36,11 +36,18 @@ impl MemoryStore {
         self.read().contains_key(key)
     }
 
-    /// Every key, sorted.
-    pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.read().keys().cloned().collect();
-        keys.sort_unstable();
-        keys
+    /// Up to `count` keys in order from the `start`th, and whether there are more.
+    pub fn keys(&self, start: usize, count: usize) -> (Vec<String>, bool) {
+        let entries = self.read();
+        let mut keys = entries
+            .keys()
+            .skip(start)
+            .take(count + 1)
+            .cloned()
+            .collect::<Vec<_>>();
+        let more = keys.len() > count;
+        keys.truncate(count);
+        (keys, more)
     }
 
     pub fn increment(&self, key: String, delta: u64) -> Result<u64, BackendError> {

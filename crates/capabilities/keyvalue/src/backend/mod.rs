@@ -11,6 +11,9 @@ pub(crate) use memory::MemoryStore;
 
 use std::sync::Arc;
 
+/// The most keys one `list-keys` call answers from a memory or file store.
+pub(crate) const PAGE: usize = 1000;
+
 /// Why a backend failed a call: what the guest gets as `error::other`.
 #[derive(Debug)]
 pub struct BackendError(pub String);
@@ -32,7 +35,7 @@ pub(crate) fn parse_counter(value: &[u8]) -> Result<u64, BackendError> {
 pub(crate) enum Backend {
     Memory(Arc<MemoryStore>),
     File(Arc<FileStore>),
-    Redis(RedisStore),
+    Redis(Arc<RedisStore>),
 }
 
 /// The calls of wasi:keyvalue, as telemetry names them.
@@ -137,21 +140,23 @@ impl Backend {
         }
     }
 
-    /// Keys from `cursor` on, and where the next page starts, if there is one. Memory and
-    /// file stores answer every key (sorted) in one page; `cursor` skips that many.
+    /// A page of keys from `cursor` on, and where the next page starts, if there is one.
+    /// On memory and file stores the keys come in order, [`PAGE`] at a time, and the
+    /// cursor counts the keys before the page; on Redis it is `SCAN`'s.
     pub async fn list_keys(
         &self,
         cursor: Option<u64>,
     ) -> Result<(Vec<String>, Option<u64>), BackendError> {
-        let skip = |mut keys: Vec<String>| {
-            let start = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
-            keys.drain(..start.min(keys.len()));
-            (keys, None)
+        let start = cursor.unwrap_or(0);
+        let skip = usize::try_from(start).unwrap_or(usize::MAX);
+        let page = |(keys, more): (Vec<String>, bool)| {
+            let next = more.then(|| start + keys.len() as u64);
+            (keys, next)
         };
         match self {
-            Backend::Memory(store) => Ok(skip(store.keys())),
-            Backend::File(store) => store.keys().await.map(skip),
-            Backend::Redis(store) => store.keys(cursor.unwrap_or(0)).await,
+            Backend::Memory(store) => Ok(page(store.keys(skip, PAGE))),
+            Backend::File(store) => store.keys(skip, PAGE).await.map(page),
+            Backend::Redis(store) => store.keys(start).await,
         }
     }
 
@@ -205,7 +210,7 @@ mod tests {
     async fn a_file_store_keeps_its_data_when_it_is_opened_again() {
         let path = temp_file("reopen");
         {
-            let store = Backend::File(Arc::new(FileStore::open(&path).unwrap()));
+            let store = Backend::File(Arc::new(FileStore::open(&path).await.unwrap()));
             assert_eq!(store.increment("n".into(), 2).await.unwrap(), 2);
             store.set("k".into(), b"v".to_vec()).await.unwrap();
             store
@@ -213,7 +218,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let store = Backend::File(Arc::new(FileStore::open(&path).unwrap()));
+        let store = Backend::File(Arc::new(FileStore::open(&path).await.unwrap()));
         assert_eq!(store.increment("n".into(), 1).await.unwrap(), 3);
         assert_eq!(store.get("n".into()).await.unwrap(), Some(b"3".to_vec()));
         let (keys, cursor) = store.list_keys(None).await.unwrap();
@@ -223,6 +228,14 @@ mod tests {
         );
         let (keys, _) = store.list_keys(Some(2)).await.unwrap();
         assert_eq!(keys, vec!["n".to_owned()], "a cursor skips that many keys");
+        let many: Vec<_> = (0..PAGE + 5)
+            .map(|i| (format!("k{i:05}"), vec![]))
+            .collect();
+        store.set_many(many).await.unwrap();
+        let (first, next) = store.list_keys(None).await.unwrap();
+        assert_eq!((first.len(), next), (PAGE, Some(PAGE as u64)));
+        let (rest, next) = store.list_keys(next).await.unwrap();
+        assert_eq!((rest.len(), next), (8, None), "5 more, and a, k, n");
         store
             .delete_many(vec!["a".into(), "k".into()])
             .await
@@ -234,6 +247,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_store_is_refused_where_its_folder_is_missing() {
         let err = FileStore::open(std::path::Path::new("/nonexistent-dir/x.redb"))
+            .await
             .err()
             .unwrap();
         assert!(err.to_string().contains("no such directory"), "{err}");

@@ -28,7 +28,9 @@ impl RedisStore {
             .map_err(|err| anyhow::anyhow!("{shown}: {err}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(OPERATION_TIMEOUT))
+            // Longer than a call waits: a reply that comes late is read and dropped, rather
+            // than the connection torn down for it.
+            .set_response_timeout(Some(OPERATION_TIMEOUT * 4))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         let connecting = ConnectionManager::new_with_config(client, config);
@@ -86,7 +88,8 @@ impl RedisStore {
         let delta = i64::try_from(delta)
             .map_err(|_| BackendError(format!("Redis cannot add {delta}: over i64::MAX")))?;
         let value: i64 = self.query(redis::cmd("INCRBY").arg(key).arg(delta)).await?;
-        u64::try_from(value).map_err(|_| BackendError(format!("the counter is negative: {value}")))
+        // Redis has applied it by now: a guest that sees this error should not retry blindly.
+        u64::try_from(value).map_err(|_| BackendError("the counter is below zero".into()))
     }
 
     pub async fn get_many(
