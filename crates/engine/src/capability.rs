@@ -33,6 +33,15 @@ pub trait Capability<T>: Send + Sync + 'static {
     /// Adds the capability's interfaces to a component's linker, once per component.
     fn link(&self, linker: &mut Linker<T>) -> anyhow::Result<()>;
 
+    /// What can be checked of a plugin's configuration before anything is compiled (that a
+    /// store's folder exists, say), opening and reaching nothing: an error refuses the
+    /// workload at once. A plugin is bound only after its component is compiled, when its
+    /// imports are known; this finds a mistake without waiting for that.
+    fn check(&self, config: &Self::Config) -> anyhow::Result<()> {
+        let _ = config;
+        Ok(())
+    }
+
     /// Checks what a component is granted, and opens or reaches what serves it (a
     /// plugin's backend), once, when the component is loaded: an error refuses the
     /// workload before anything runs.

@@ -112,8 +112,8 @@ impl Host {
     }
 
     /// Checks what the component `id` from `source` is granted, capability by capability
-    /// (a directory that cannot be opened, say). It compiles nothing, so a workload
-    /// checks all its components before it compiles any.
+    /// (a directory that cannot be opened, a key-value store's missing folder, say). It
+    /// compiles nothing, so a workload checks all its components before it compiles any.
     pub async fn bind(
         &self,
         id: &str,
@@ -124,6 +124,7 @@ impl Host {
         let id: Arc<str> = id.into();
         let capabilities = &self.shared.capabilities;
         let component = self.component_context(&id, source);
+        capabilities.plugins.check(grants)?;
         let wasi = Capability::<HostState>::bind(&capabilities.wasi, &grants.wasi, &component);
         let outbound_http = Capability::<HostState>::bind(
             &capabilities.outbound_http,

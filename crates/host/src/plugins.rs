@@ -67,6 +67,14 @@ impl Plugins {
         Ok(())
     }
 
+    /// Checks what can be checked of the plugins' configuration before anything is
+    /// compiled.
+    pub fn check(&self, grants: &Grants) -> anyhow::Result<()> {
+        Capability::<HostState>::check(&self.keyvalue, &grants.keyvalue)?;
+        Capability::<HostState>::check(&self.config, &grants.config)?;
+        Ok(())
+    }
+
     /// Binds to `compiled` every plugin it imports, under `parent`.
     pub async fn bind(
         &self,

@@ -498,3 +498,23 @@ async fn a_plugin_given_twice_the_same_name_is_refused() {
         finished.stderr
     );
 }
+
+#[tokio::test]
+async fn a_file_store_in_a_missing_folder_is_refused_before_anything_runs() {
+    let guest = plugins_guest();
+    let args = [
+        "serve",
+        "--keyvalue",
+        "/nonexistent-wasmlens/kv.redb",
+        &guest,
+    ];
+    let finished = run_to_end(BIN, &args, &[]).await;
+    assert_eq!(finished.code, Some(1));
+    assert!(
+        finished
+            .stderr
+            .contains("key-value store \"\" (file /nonexistent-wasmlens/kv.redb): /nonexistent-wasmlens: no such directory"),
+        "{}",
+        finished.stderr
+    );
+}

@@ -104,6 +104,22 @@ impl<T: KeyValueView + 'static> Capability<T> for KeyValue {
         Ok(())
     }
 
+    /// A file store's folder must exist (the file itself is created if need be).
+    fn check(&self, config: &KeyValueConfig) -> anyhow::Result<()> {
+        for (name, spec) in &config.stores {
+            if let StoreBackend::File(path) = spec
+                && let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty())
+                && !folder.is_dir()
+            {
+                anyhow::bail!(
+                    "key-value store {name:?} ({spec}): {}: no such directory",
+                    folder.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     async fn bind(
         &self,
         config: &KeyValueConfig,
