@@ -251,4 +251,65 @@ mod tests {
         );
         assert!(guest_env(&SpanContext::empty_context()).is_empty());
     }
+
+    /// A header or variable a peer may send: a well-formed value, one nearly so, or
+    /// anything at all.
+    fn a_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}",
+            "[0-9a-fA-FxX-]{0,60}",
+            "([a-z0-9@_*/-]{1,8}=[ -~]{0,8},?){0,6}",
+            any::<String>(),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever trace context a process is started with, reading it never fails: a
+        /// context is valid only if its traceparent is one; anything else starts a trace.
+        #[test]
+        fn any_environment_carrier_is_read_or_starts_a_new_trace(
+            traceparent in proptest::option::of(a_value()),
+            tracestate in proptest::option::of(a_value()),
+            baggage in proptest::option::of(a_value()),
+            tracecontext in proptest::option::of(a_value()),
+        ) {
+            let env = [
+                ("TRACEPARENT", traceparent.clone()),
+                ("TRACESTATE", tracestate),
+                ("BAGGAGE", baggage),
+                ("TRACECONTEXT", tracecontext),
+            ];
+            let propagator = TraceContextPropagator::new();
+            let cx = extract_from_env(&propagator, |name| {
+                env.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.clone())
+            });
+            let context = cx.span().span_context().clone();
+            if context.is_valid()
+                && let Some(traceparent) = traceparent.filter(|v| !v.trim().is_empty())
+            {
+                proptest::prop_assert!(
+                    traceparent.contains(&context.trace_id().to_string()),
+                    "{traceparent} gave {context:?}"
+                );
+            }
+        }
+
+        /// Whatever trace headers a request carries (several of each included), reading
+        /// them never fails.
+        #[test]
+        fn any_request_headers_are_read_or_start_a_new_trace(
+            values in proptest::collection::vec((0..3usize, a_value()), 0..6)
+        ) {
+            let mut headers = http::HeaderMap::new();
+            for (which, value) in values {
+                let name = ["traceparent", "tracestate", "baggage"][which];
+                if let Ok(value) = http::HeaderValue::from_str(&value) {
+                    headers.append(name, value);
+                }
+            }
+            let cx = TraceContextPropagator::new().extract(&TraceHeaders::new(&headers));
+            let _ = cx.span().span_context().is_valid();
+        }
+    }
 }

@@ -445,3 +445,69 @@ on = true
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text a user might put in a manifest's string: plausible or anything (without the
+    /// `'` and newline that would end a TOML literal string).
+    fn a_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{1,12}(B|KB|KiB|MiB|GiB|ms|s|m|h| parsecs)?",
+            "[a-z0-9.:/*=_-]{0,24}",
+            "[^'\\n\\r]{0,40}",
+        ]
+    }
+
+    proptest! {
+        /// Any text at all is read or refused with an error: never a panic.
+        #[test]
+        fn any_text_is_read_or_refused(text in any::<String>()) {
+            if let Err(err) = parse(&text, Path::new(".")) {
+                prop_assert!(!err.trim().is_empty());
+            }
+        }
+
+        /// A manifest whose values are anything is read or refused with an error that
+        /// names the component it concerns (or says where in the file).
+        #[test]
+        fn any_values_are_read_or_refused_naming_the_component(
+            route in a_text(), max_memory in a_text(), timeout in a_text(), dir in a_text(),
+            host in a_text(), store in a_text(), config in a_text(),
+        ) {
+            let text = format!(
+                "[workload]\nname = 'w'\n\n[[component]]\nid = 'c'\nsource = 'c.wasm'\n\
+                 route = '{route}'\nmax_memory = '{max_memory}'\ntimeout = '{timeout}'\n\
+                 dirs = ['{dir}']\nallowed_outbound_hosts = ['{host}']\n\n\
+                 [component.keyvalue]\ns = '{store}'\n\n[component.config]\nk = '{config}'\n"
+            );
+            if let Err(err) = parse(&text, Path::new(".")) {
+                prop_assert!(err.contains("component \"c\"") || err.contains(':'), "{err}");
+            }
+        }
+
+        /// Sizes and durations: anything is read or refused, never a panic; and what they
+        /// write is read back as the same value.
+        #[test]
+        fn sizes_and_durations_read_or_refuse_anything(text in any::<String>(), n in 0u32..1 << 20) {
+            let _ = parse_bytes(&text);
+            let _ = parse_duration(&text);
+            prop_assert_eq!(parse_bytes(&format!("{n}KiB")).unwrap(), n as usize * 1024);
+            prop_assert_eq!(
+                parse_duration(&format!("{n}ms")).unwrap(),
+                std::time::Duration::from_millis(u64::from(n))
+            );
+        }
+
+        /// Every flag value of the capabilities and plugins: read or refused, never a panic.
+        #[test]
+        fn flag_values_are_read_or_refused(text in any::<String>()) {
+            let _ = wasmlens_keyvalue::parse_store_flag(&text);
+            let _ = wasmlens_config::parse_config_flag(&text);
+            let _ = wasmlens_outbound_http::HostPattern::parse(&text);
+            let _ = wasmlens_wasi::Preopen::parse(&text);
+        }
+    }
+}

@@ -220,3 +220,80 @@ fn each_exporter_once_and_blank_endpoints_are_unset() {
     let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "  ")]);
     assert!(c.traces.is_empty(), "{:?}", c.traces);
 }
+
+/// Every variable the configuration reads.
+const VARIABLES: &[&str] = &[
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_PROPAGATORS",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+    "OTEL_SEMCONV_STABILITY_OPT_IN",
+    "WASMLENS_CONSOLE_FORMAT",
+];
+
+/// Values a user might set, right or wrong, and anything at all.
+fn a_value() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+    use proptest::prelude::*;
+    let plausible = prop_oneof![
+        Just("otlp".to_owned()),
+        Just("console,otlp".to_owned()),
+        Just("prometheus".to_owned()),
+        Just("none".to_owned()),
+        Just("grpc".to_owned()),
+        Just("http/json".to_owned()),
+        Just("http://localhost:4318".to_owned()),
+        Just("https://collector:4317".to_owned()),
+        Just("parentbased_traceidratio".to_owned()),
+        Just("true".to_owned()),
+        "[a-z0-9_/:.,=-]{0,24}",
+        "-?[0-9]{1,25}(\\.[0-9]{0,5})?",
+        any::<String>(),
+    ];
+    proptest::option::of(plausible)
+}
+
+proptest::proptest! {
+    /// Whatever the environment holds, reading it gives a configuration (never a panic),
+    /// and every value it cannot use is reported naming its variable.
+    #[test]
+    fn any_environment_reads_and_every_refusal_names_its_variable(
+        values in proptest::collection::vec(a_value(), VARIABLES.len())
+    ) {
+        let env: std::collections::HashMap<&str, String> = VARIABLES
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((*name, value?)))
+            .collect();
+        let config = TelemetryConfig::from_lookup(|name| env.get(name).cloned());
+        for problem in &config.problems {
+            proptest::prop_assert!(
+                VARIABLES.iter().any(|name| problem.contains(name)),
+                "{problem}"
+            );
+        }
+        if config.disabled {
+            proptest::prop_assert!(config.traces.is_empty() && config.metrics.is_empty());
+        }
+    }
+}
