@@ -183,6 +183,10 @@ pub mod error_type {
     pub const PLUGIN_BIND_FAILURE: &str = "PluginBindFailure";
     /// A host plugin's backend failed an operation; the guest got the interface's error.
     pub const PLUGIN_OPERATION_FAILURE: &str = "PluginOperationFailure";
+    /// A request shed because every slot and the queue were taken (503).
+    pub const QUEUE_FULL: &str = "QueueFull";
+    /// A request shed because it waited in the queue too long (503).
+    pub const QUEUE_TIMEOUT: &str = "QueueTimeout";
     /// A guest's outgoing request to a host it may not reach.
     pub const HTTP_REQUEST_DENIED: &str = "HTTP-request-denied";
 }

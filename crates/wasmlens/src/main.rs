@@ -216,11 +216,22 @@ struct ServerArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     listen: SocketAddr,
 
-    /// Requests handled at once; more wait for a free slot. Slots are reserved address
+    /// Requests handled at once; more wait for a free slot (--max-queued-requests). Slots are reserved address
     /// space; one that has served a request keeps up to 1 MiB of its guest's memory
     /// resident (reset in place, so the next request's instance starts afresh).
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: u32,
+
+    /// Requests that may wait for a slot when all are taken; beyond, a request gets a 503
+    /// with Retry-After at once (0: no queue). Shed requests are traced and counted with
+    /// error.type QueueFull.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_queued_requests: u32,
+
+    /// How long a request may wait for a slot; then it gets a 503 with Retry-After
+    /// (error.type QueueTimeout).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    queue_timeout: Duration,
 
     /// Size of the request line and headers together, as sent; larger requests get a 431
     /// (as do requests with more than 100 headers).
@@ -293,6 +304,8 @@ impl ServerArgs {
         ServeOptions {
             listen: self.listen,
             max_concurrent_requests: self.max_concurrent_requests as usize,
+            max_queued_requests: self.max_queued_requests as usize,
+            queue_timeout: self.queue_timeout,
             max_header_bytes: self.max_request_header_size,
             max_body_bytes: self.max_request_body_size as u64,
             shutdown_timeout: self.shutdown_timeout,

@@ -3,8 +3,10 @@
 //! that, so nothing of the host's inner workings reaches a client.
 
 use crate::body::{ResponseBody, full};
+use crate::slots::Shed;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use wasmlens_engine::GuestFailure;
+use wasmlens_telemetry::names::error_type;
 
 /// Why the host answered a request itself.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub(crate) enum HostAnswer {
     GuestFailed(GuestFailure),
     /// The guest answered with an error, or returned without answering.
     NoAnswer,
+    /// Every request slot was taken, and the queue too (or the wait was too long).
+    Shed(Shed),
 }
 
 impl HostAnswer {
@@ -28,6 +32,17 @@ impl HostAnswer {
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::GuestFailed(_) | Self::NoAnswer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Shed(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// `error.type` where the answer has one of its own (a guest's failure has its kind;
+    /// any other 5xx, its status code).
+    pub fn error_type(&self) -> Option<&'static str> {
+        match self {
+            Self::Shed(Shed::QueueFull) => Some(error_type::QUEUE_FULL),
+            Self::Shed(Shed::QueueTimeout(_)) => Some(error_type::QUEUE_TIMEOUT),
+            _ => None,
         }
     }
 
@@ -48,6 +63,12 @@ impl HostAnswer {
             Self::BodyTooLarge { limit } => format!("the body is larger than {limit} bytes"),
             Self::GuestFailed(failure) => failure.kind.describe().to_owned(),
             Self::NoAnswer => "the component gave no answer".to_owned(),
+            Self::Shed(Shed::QueueFull) => {
+                "every request slot is taken and the queue is full; try again later".to_owned()
+            }
+            Self::Shed(Shed::QueueTimeout(waited)) => {
+                format!("no request slot came free within {waited:?}; try again later")
+            }
         };
         let status = self.status();
         let canonical = status.canonical_reason().unwrap_or("");
@@ -56,6 +77,11 @@ impl HostAnswer {
         *response.status_mut() = status;
         let plain = HeaderValue::from_static("text/plain");
         response.headers_mut().insert(header::CONTENT_TYPE, plain);
+        if let Self::Shed(_) = self {
+            // A second: long enough for in-flight requests to finish, short for a client.
+            let retry = HeaderValue::from_static("1");
+            response.headers_mut().insert(header::RETRY_AFTER, retry);
+        }
         response
     }
 }

@@ -6,6 +6,7 @@ use crate::body::{ObservedBody, RequestEnd, ResponseBody};
 use crate::connection::Connection;
 use crate::metrics::HttpMetrics;
 use crate::proxy::ProxyComponent;
+use crate::slots::Slots;
 use http::{Request, Response, Version, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -15,7 +16,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, StringValue};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use wasmlens_host::Nesting;
 use wasmlens_telemetry::names::{attr, span, url_scheme};
 use wasmlens_telemetry::{KnownMethod, Telemetry, propagation};
@@ -62,7 +63,7 @@ pub struct Handler {
     telemetry: Arc<Telemetry>,
     metrics: Arc<HttpMetrics>,
     limits: RequestLimits,
-    permits: Arc<Semaphore>,
+    slots: Slots,
     /// Held by every running guest task; shutdown waits until all clones are gone.
     pub(crate) drain: mpsc::Sender<()>,
     /// Whether a line is logged for each request (`--access-log`).
@@ -74,7 +75,7 @@ impl Handler {
         routes: Vec<Route>,
         telemetry: Arc<Telemetry>,
         limits: RequestLimits,
-        max_concurrent_requests: usize,
+        slots: Slots,
         drain: mpsc::Sender<()>,
     ) -> Self {
         let mut routes: Vec<Routed> = routes
@@ -103,7 +104,7 @@ impl Handler {
         Handler {
             routes,
             metrics: Arc::new(metrics),
-            permits: Arc::new(Semaphore::new(max_concurrent_requests)),
+            slots,
             telemetry,
             limits,
             drain,
@@ -139,21 +140,26 @@ impl Handler {
         }
         let cx = parent.with_span(builder.start_with_context(tracer, &parent));
 
-        let (response, failure) = match self
+        let (response, answered_error, failure) = match self
             .clone()
             .respond(request, route, cx.clone())
             .with_context(cx.clone())
             .await
         {
-            Ok(response) => (response, None),
-            Err(answer) => (answer.response(), answer.into_failure()),
+            Ok(response) => (response, None, None),
+            Err(answer) => (
+                answer.response(),
+                answer.error_type(),
+                answer.into_failure(),
+            ),
         };
 
         let status = response.status();
-        let error_type: Option<StringValue> = match &failure {
-            Some(failure) => Some(failure.kind.as_str().into()),
-            None if status.is_server_error() => Some(status.as_str().to_owned().into()),
-            None => None,
+        let error_type: Option<StringValue> = match (&failure, answered_error) {
+            (Some(failure), _) => Some(failure.kind.as_str().into()),
+            (None, Some(error_type)) => Some(error_type.into()),
+            (None, None) if status.is_server_error() => Some(status.as_str().to_owned().into()),
+            (None, None) => None,
         };
         let span = cx.span();
         if span.is_recording() {
@@ -171,9 +177,12 @@ impl Handler {
                 span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.clone()));
             }
             if status.is_server_error() {
-                span.set_status(Status::error(
-                    failure.as_ref().map_or_else(String::new, |f| f.to_string()),
-                ));
+                let message = match (&failure, &error_type) {
+                    (Some(failure), _) => failure.to_string(),
+                    (None, Some(error_type)) => error_type.to_string(),
+                    (None, None) => String::new(),
+                };
+                span.set_status(Status::error(message));
             }
         }
         let response_span = tracer
@@ -215,12 +224,7 @@ impl Handler {
         if declared.is_some_and(|length| length > max_body) {
             return Err(HostAnswer::BodyTooLarge { limit: max_body });
         }
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the request slots are never closed");
+        let permit = self.slots.take().await.map_err(HostAnswer::Shed)?;
 
         let request = request.map(|body| {
             http_body_util::Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX))

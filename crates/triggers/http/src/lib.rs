@@ -10,6 +10,7 @@ mod handler;
 mod metrics;
 mod proxy;
 mod server;
+mod slots;
 
 pub use handler::Route;
 pub use proxy::{HttpProxy, ProxyComponent};

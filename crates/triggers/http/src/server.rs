@@ -3,6 +3,7 @@
 
 use crate::connection::Connection;
 use crate::handler::{Handler, RequestLimits, Route};
+use crate::slots::Slots;
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,6 +20,10 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Requests handled at once; more wait for a slot.
     pub max_concurrent_requests: usize,
+    /// Requests that may wait for a slot; beyond, a request gets a 503 at once.
+    pub max_queued_requests: usize,
+    /// How long a request may wait for a slot; then it gets a 503.
+    pub queue_timeout: Duration,
     /// The request line and headers together, counted as sent (`NAME: VALUE` and CRLF
     /// for each header); beyond, the client gets a 431.
     pub max_header_bytes: usize,
@@ -38,6 +43,8 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_concurrent_requests: 1000,
+            max_queued_requests: 1000,
+            queue_timeout: Duration::from_secs(5),
             max_header_bytes: 64 << 10,
             max_body_bytes: 16 << 20,
             shutdown_timeout: Duration::from_secs(10),
@@ -73,7 +80,11 @@ impl Server {
                 max_body_bytes: options.max_body_bytes,
                 access_log: options.access_log,
             },
-            options.max_concurrent_requests,
+            Slots::new(
+                options.max_concurrent_requests,
+                options.max_queued_requests,
+                options.queue_timeout,
+            ),
             drain,
         ));
         Ok(Server {
