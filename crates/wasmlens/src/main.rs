@@ -233,6 +233,13 @@ struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     queue_timeout: Duration,
 
+    /// How long a client has to send a request's line and headers, from when the
+    /// connection is ready for one (accepted, or after a response on a kept-alive
+    /// connection, so it is also how long an idle connection is kept); a slower client is
+    /// disconnected, so slow or idle clients cannot hold connections open.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+
     /// Size of the request line and headers together, as sent; larger requests get a 431
     /// (as do requests with more than 100 headers).
     #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_bytes)]
@@ -306,6 +313,7 @@ impl ServerArgs {
             max_concurrent_requests: self.max_concurrent_requests as usize,
             max_queued_requests: self.max_queued_requests as usize,
             queue_timeout: self.queue_timeout,
+            header_read_timeout: self.header_read_timeout,
             max_header_bytes: self.max_request_header_size,
             max_body_bytes: self.max_request_body_size as u64,
             shutdown_timeout: self.shutdown_timeout,

@@ -24,6 +24,11 @@ pub struct ServeOptions {
     pub max_queued_requests: usize,
     /// How long a request may wait for a slot; then it gets a 503.
     pub queue_timeout: Duration,
+    /// How long a client has to send a request's line and headers, counted from when the
+    /// connection is ready for one: when it is accepted, and after each response on a
+    /// kept-alive connection (so it bounds how long an idle connection is kept too). A
+    /// client that is slower is disconnected.
+    pub header_read_timeout: Duration,
     /// The request line and headers together, counted as sent (`NAME: VALUE` and CRLF
     /// for each header); beyond, the client gets a 431.
     pub max_header_bytes: usize,
@@ -45,6 +50,7 @@ impl Default for ServeOptions {
             max_concurrent_requests: 1000,
             max_queued_requests: 1000,
             queue_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 << 10,
             max_body_bytes: 16 << 20,
             shutdown_timeout: Duration::from_secs(10),
@@ -117,6 +123,7 @@ impl Server {
         builder
             .timer(TokioTimer::new())
             .max_buf_size(options.max_header_bytes.max(8192))
+            .header_read_timeout(options.header_read_timeout)
             .keep_alive(true);
         tokio::pin!(shutdown);
         loop {
