@@ -2,7 +2,10 @@
 //! configuration resolved, and the batch settings of the processors in front of them.
 
 use crate::config::{OtlpEndpoint, Protocol, Signal};
-use opentelemetry_otlp::WithExportConfig;
+use crate::tls::TlsMaterial;
+use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig as _, WithTonicConfig as _};
+use std::time::Duration;
 
 /// The batch processors' queue size where `OTEL_BSP_MAX_QUEUE_SIZE` /
 /// `OTEL_BLRP_MAX_QUEUE_SIZE` do not say otherwise. The specification's default (2048)
@@ -38,10 +41,27 @@ pub(crate) fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
     builder.build()
 }
 
-/// What the OTLP exporter builders have in common, so one function can build any of them.
+/// What the OTLP exporter builders have in common, so one function can build any of them:
+/// the transport, with its TLS settings for an `https://` endpoint.
 pub(crate) enum Transport {
-    Grpc,
-    Http(opentelemetry_otlp::Protocol),
+    Grpc(Option<ClientTlsConfig>),
+    Http(
+        opentelemetry_otlp::Protocol,
+        Option<reqwest::blocking::Client>,
+    ),
+}
+
+/// The exporter timeout (`OTEL_EXPORTER_OTLP[_SIGNAL]_TIMEOUT`, in milliseconds; 10 s by
+/// default), for an HTTP client wasmlens builds itself.
+fn timeout(signal: Signal) -> Duration {
+    let own = format!(
+        "OTEL_EXPORTER_OTLP_{}_TIMEOUT",
+        signal.name().to_ascii_uppercase()
+    );
+    [own.as_str(), "OTEL_EXPORTER_OTLP_TIMEOUT"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 /// Builds a signal's OTLP exporter for `endpoint` (headers, timeout and compression the
@@ -52,13 +72,24 @@ pub(crate) fn otlp<E>(
     signal: Signal,
     protocol: Protocol,
     endpoint: &mut OtlpEndpoint,
+    tls: Option<&TlsMaterial>,
     build: impl Fn(Transport, String) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
 ) -> E {
-    let transport = || match protocol {
-        Protocol::Grpc => Transport::Grpc,
-        other => Transport::Http(other.as_otlp()),
+    let shown = endpoint_shown(endpoint);
+    let transport = |tls: Option<&TlsMaterial>| match protocol {
+        Protocol::Grpc => Transport::Grpc(tls.map(TlsMaterial::grpc)),
+        other => {
+            let client = tls.and_then(|tls| match tls.http_client(timeout(signal)) {
+                Ok(client) => Some(client),
+                Err(err) => {
+                    eprintln!("wasmlens: cannot set up TLS for {shown}: {err:#}");
+                    None
+                }
+            });
+            Transport::Http(other.as_otlp(), client)
+        }
     };
-    build(transport(), endpoint.url.clone()).unwrap_or_else(|err| {
+    build(transport(tls), endpoint.url.clone()).unwrap_or_else(|err| {
         let fallback = signal.default_endpoint(protocol);
         let source = endpoint.variable.map_or_else(
             || "the default endpoint".to_owned(),
@@ -72,9 +103,16 @@ pub(crate) fn otlp<E>(
             url: fallback.clone(),
             variable: None,
         };
-        build(transport(), fallback.clone())
+        build(transport(None), fallback.clone())
             .unwrap_or_else(|err| panic!("the default OTLP endpoint {fallback} was refused: {err}"))
     })
+}
+
+fn endpoint_shown(endpoint: &OtlpEndpoint) -> String {
+    match endpoint.variable {
+        Some(variable) => format!("{variable}={}", endpoint.url),
+        None => endpoint.url.clone(),
+    }
 }
 
 macro_rules! otlp_exporter_fn {
@@ -85,16 +123,26 @@ macro_rules! otlp_exporter_fn {
         ) -> Result<$exporter, opentelemetry_otlp::ExporterBuildError> {
             let builder = <$exporter>::builder();
             match transport {
-                Transport::Grpc => builder
-                    .with_tonic()
-                    .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-                    .with_endpoint(endpoint)
-                    .build(),
-                Transport::Http(protocol) => builder
-                    .with_http()
-                    .with_protocol(protocol)
-                    .with_endpoint(endpoint)
-                    .build(),
+                Transport::Grpc(tls) => {
+                    let builder = builder
+                        .with_tonic()
+                        .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+                        .with_endpoint(endpoint);
+                    match tls {
+                        Some(tls) => builder.with_tls_config(tls).build(),
+                        None => builder.build(),
+                    }
+                }
+                Transport::Http(protocol, client) => {
+                    let builder = builder
+                        .with_http()
+                        .with_protocol(protocol)
+                        .with_endpoint(endpoint);
+                    match client {
+                        Some(client) => builder.with_http_client(client).build(),
+                        None => builder.build(),
+                    }
+                }
             }
         }
     };

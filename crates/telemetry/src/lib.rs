@@ -19,6 +19,7 @@ mod prometheus;
 pub mod propagation;
 mod resource;
 mod subscriber;
+pub mod tls;
 
 pub use config::{
     ConsoleFormat, Exporter, HistogramAggregation, OtlpEndpoint, Protocol, RootSampler,

@@ -12,6 +12,7 @@ use crate::exporters::{
     span_exporter, user_set,
 };
 use crate::instruments::Instruments;
+use crate::tls::TlsMaterial;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::TextMapPropagator;
@@ -50,12 +51,16 @@ impl Telemetry {
         for problem in &config.problems {
             eprintln!("wasmlens: {problem}");
         }
+        // Every TLS client (the HTTP exporters' included) uses ring; none is built
+        // without a provider. A provider installed before is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = load_tls(&config)?;
         let resource = crate::resource::build(|name| std::env::var(name).ok());
-        let tracer_provider = build_tracer_provider(&mut config, resource.clone());
+        let tracer_provider = build_tracer_provider(&mut config, resource.clone(), &tls);
         let (meter_provider, prometheus_addr) =
-            build_meter_provider(&mut config, resource.clone())?;
+            build_meter_provider(&mut config, resource.clone(), &tls)?;
         let logger_provider =
-            (!config.logs.is_empty()).then(|| build_logger_provider(&mut config, resource));
+            (!config.logs.is_empty()).then(|| build_logger_provider(&mut config, resource, &tls));
 
         let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
         let metrics_enabled = !config.metrics.is_empty();
@@ -236,7 +241,35 @@ impl Telemetry {
     }
 }
 
-fn build_tracer_provider(config: &mut TelemetryConfig, resource: Resource) -> SdkTracerProvider {
+/// Each signal's TLS material, read from its files, for a signal exported over OTLP to an
+/// `https://` endpoint: a file that cannot be read or parsed refuses the start.
+type Tls = [Option<TlsMaterial>; 3];
+
+fn load_tls(config: &TelemetryConfig) -> anyhow::Result<Tls> {
+    let mut tls: Tls = [None, None, None];
+    for signal in Signal::ALL {
+        let https = config
+            .otlp_endpoint(signal)
+            .is_some_and(|endpoint| endpoint.url.to_ascii_lowercase().starts_with("https://"));
+        let files = &config.tls[signal as usize];
+        if https {
+            tls[signal as usize] = Some(TlsMaterial::load(files)?);
+        } else if !files.is_empty() && config.otlp_endpoint(signal).is_some() {
+            // Named but unused: say so, rather than let a user believe it is in effect.
+            eprintln!(
+                "wasmlens: the {} endpoint is not https://: its certificate variables are not used",
+                signal.name()
+            );
+        }
+    }
+    Ok(tls)
+}
+
+fn build_tracer_provider(
+    config: &mut TelemetryConfig,
+    resource: Resource,
+    tls: &Tls,
+) -> SdkTracerProvider {
     let console = config.console_format;
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
@@ -253,7 +286,8 @@ fn build_tracer_provider(config: &mut TelemetryConfig, resource: Resource) -> Sd
         builder = match exporter {
             Exporter::Otlp(protocol) => {
                 let endpoint = otlp_endpoint(config, Signal::Traces);
-                let exporter = otlp(Signal::Traces, protocol, endpoint, span_exporter);
+                let tls = tls[Signal::Traces as usize].as_ref();
+                let exporter = otlp(Signal::Traces, protocol, endpoint, tls, span_exporter);
                 builder.with_span_processor(
                     BatchSpanProcessor::builder(exporter)
                         .with_batch_config(span_batch_config())
@@ -286,6 +320,7 @@ fn sdk_sampler(choice: SamplerChoice) -> Sampler {
 fn build_meter_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
+    tls: &Tls,
 ) -> anyhow::Result<(SdkMeterProvider, Option<std::net::SocketAddr>)> {
     let console = config.console_format;
     let mut builder = SdkMeterProvider::builder().with_resource(resource);
@@ -308,7 +343,8 @@ fn build_meter_provider(
         builder = match exporter {
             Exporter::Otlp(protocol) => {
                 let endpoint = otlp_endpoint(config, Signal::Metrics);
-                let exporter = otlp(Signal::Metrics, protocol, endpoint, metric_exporter);
+                let tls = tls[Signal::Metrics as usize].as_ref();
+                let exporter = otlp(Signal::Metrics, protocol, endpoint, tls, metric_exporter);
                 builder.with_reader(PeriodicReader::builder(exporter).build())
             }
             Exporter::Console => builder
@@ -330,14 +366,19 @@ fn build_meter_provider(
     Ok((builder.build(), prometheus_addr))
 }
 
-fn build_logger_provider(config: &mut TelemetryConfig, resource: Resource) -> SdkLoggerProvider {
+fn build_logger_provider(
+    config: &mut TelemetryConfig,
+    resource: Resource,
+    tls: &Tls,
+) -> SdkLoggerProvider {
     let console = config.console_format;
     let mut builder = SdkLoggerProvider::builder().with_resource(resource);
     for exporter in config.logs.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
                 let endpoint = otlp_endpoint(config, Signal::Logs);
-                let exporter = otlp(Signal::Logs, protocol, endpoint, log_exporter);
+                let tls = tls[Signal::Logs as usize].as_ref();
+                let exporter = otlp(Signal::Logs, protocol, endpoint, tls, log_exporter);
                 builder.with_log_processor(
                     BatchLogProcessor::builder(exporter)
                         .with_batch_config(log_batch_config())

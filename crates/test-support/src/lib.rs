@@ -5,9 +5,11 @@
 mod process;
 mod receiver;
 mod redis;
+mod tls;
 
 pub use process::{
     Finished, HttpConnection, Wasmlens, guest, http_get, http_request, run_to_end, workload_dir,
 };
 pub use receiver::{EventRecord, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};
 pub use redis::RedisServer;
+pub use tls::TestCertificates;

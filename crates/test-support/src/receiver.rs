@@ -136,6 +136,8 @@ pub struct OtlpReceiver {
     received: Arc<Received>,
     grpc: SocketAddr,
     http: SocketAddr,
+    /// `http`, or `https` for a receiver that speaks TLS.
+    scheme: &'static str,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -155,14 +157,33 @@ impl OtlpReceiver {
 
     /// Starts gRPC and HTTP servers on the given addresses.
     pub async fn start_on(grpc: &str, http: &str) -> Self {
+        Self::start_with(grpc, http, None).await
+    }
+
+    /// Starts gRPC and HTTP servers on free loopback ports that speak only TLS, with the
+    /// server certificate of `certificates`, and, if `client_auth`, accept only clients
+    /// that present a certificate its CA signed (mutual TLS). Endpoints are `https://`.
+    pub async fn start_tls(certificates: &crate::TestCertificates, client_auth: bool) -> Self {
+        let tls = crate::tls::ServerTls::new(certificates, client_auth);
+        Self::start_with("127.0.0.1:0", "127.0.0.1:0", Some(tls)).await
+    }
+
+    async fn start_with(grpc: &str, http: &str, tls: Option<crate::tls::ServerTls>) -> Self {
         let received = Arc::new(Received::default());
         let grpc_listener = TcpListener::bind(grpc).await.expect("bind gRPC receiver");
         let http_listener = TcpListener::bind(http).await.expect("bind HTTP receiver");
         let grpc = grpc_listener.local_addr().unwrap();
         let http = http_listener.local_addr().unwrap();
         let service = Service(received.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let grpc_tls = tls.as_ref().map(crate::tls::ServerTls::grpc);
+        let http_tls = tls.as_ref().map(crate::tls::ServerTls::acceptor);
         let grpc_task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
+            let mut server = tonic::transport::Server::builder();
+            if let Some(tls) = grpc_tls {
+                server = server.tls_config(tls).expect("the test server's TLS");
+            }
+            server
                 .add_service(
                     TraceServiceServer::new(service.clone())
                         .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
@@ -186,6 +207,7 @@ impl OtlpReceiver {
                     continue;
                 };
                 let received = http_received.clone();
+                let http_tls = http_tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let received = received.clone();
@@ -193,9 +215,21 @@ impl OtlpReceiver {
                             Ok::<_, std::convert::Infallible>(handle_http(&received, request).await)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    match http_tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            // A client that fails the handshake is simply not served.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let io = TokioIo::new(stream);
+                                let _ = builder.serve_connection(io, service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -203,18 +237,19 @@ impl OtlpReceiver {
             received,
             grpc,
             http,
+            scheme,
             tasks: vec![grpc_task, http_task],
         }
     }
 
     /// The endpoint for `OTEL_EXPORTER_OTLP_ENDPOINT` with `grpc`.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc)
+        format!("{}://{}", self.scheme, self.grpc)
     }
 
     /// The endpoint for `OTEL_EXPORTER_OTLP_ENDPOINT` with `http/protobuf` or `http/json`.
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}", self.http)
+        format!("{}://{}", self.scheme, self.http)
     }
 
     /// The variables that point a wasmlens at this receiver over `transport`, with short

@@ -202,6 +202,8 @@ pub struct TelemetryConfig {
     pub prometheus_listen: String,
     /// Each signal's OTLP endpoint (traces, metrics, logs), where it is exported over OTLP.
     pub otlp_endpoints: [Option<OtlpEndpoint>; 3],
+    /// Each signal's certificate files, for an `https://` endpoint.
+    pub tls: [crate::tls::TlsFiles; 3],
     /// Problems found while reading, one line each, to be reported once.
     pub problems: Vec<String>,
 }
@@ -295,6 +297,7 @@ impl TelemetryConfig {
             console_format,
             prometheus_listen,
             otlp_endpoints,
+            tls: Signal::ALL.map(|signal| crate::tls::TlsFiles::read(signal, &lookup)),
             problems: reader.problems,
         }
     }

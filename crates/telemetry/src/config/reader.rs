@@ -176,15 +176,7 @@ impl Reader<'_> {
             .filter(|uri| uri.host().is_some())
             .and_then(|uri| uri.scheme_str().map(str::to_ascii_lowercase));
         match scheme.as_deref() {
-            Some("http") => Some(endpoint),
-            // Until wasmlens speaks TLS, telemetry meant for a TLS endpoint goes nowhere,
-            // rather than in clear text anywhere else.
-            Some("https") => {
-                self.report(format!(
-                    "not exporting to {variable}={value:?}: wasmlens cannot send telemetry over TLS (https) yet"
-                ));
-                None
-            }
+            Some("http" | "https") => Some(endpoint),
             _ => {
                 let expected = "a URL such as http://collector:4318";
                 self.problem(

@@ -72,22 +72,30 @@ fn an_endpoint_that_is_not_a_url_is_reported_and_the_default_used() {
 }
 
 #[test]
-fn a_tls_endpoint_is_refused_rather_than_sent_to_in_clear_text() {
+fn a_tls_endpoint_is_used_with_its_certificate_files() {
     let c = config(&[
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "https://collector.example:4318",
         ),
-        (
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-            "http://logs:4318/v1/logs",
-        ),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+        ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/etc/logs-ca.pem"),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", " "),
     ]);
-    assert!(c.traces.is_empty() && c.metrics.is_empty());
-    assert_eq!(c.logs, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
-    assert_eq!(c.otlp_endpoint(Signal::Traces), None);
-    assert_eq!(c.problems.len(), 1, "said once: {:?}", c.problems);
-    assert!(c.problems[0].contains("TLS"), "{:?}", c.problems);
+    assert_eq!(c.traces, vec![Exporter::Otlp(Protocol::HttpProtobuf)]);
+    let traces = c.otlp_endpoint(Signal::Traces).unwrap();
+    assert_eq!(traces.url, "https://collector.example:4318/v1/traces");
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let ca = |signal: Signal| c.tls[signal as usize].ca.clone().unwrap();
+    assert_eq!(
+        ca(Signal::Traces).variable,
+        "OTEL_EXPORTER_OTLP_CERTIFICATE"
+    );
+    assert_eq!(
+        ca(Signal::Logs).path,
+        std::path::Path::new("/etc/logs-ca.pem")
+    );
+    assert_eq!(c.tls[0].client_key, None, "blank is unset");
 }
 
 #[test]
