@@ -2,6 +2,7 @@
 //! configuration resolved, and the batch settings of the processors in front of them.
 
 use crate::config::{OtlpEndpoint, Protocol, Signal};
+use crate::export_health::{HttpCause, ReportingClient};
 use crate::tls::TlsMaterial;
 use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig as _, WithTonicConfig as _};
@@ -18,11 +19,19 @@ use std::time::Duration;
 /// on two cores).
 pub(crate) const BATCH_QUEUE_SIZE: usize = 65_536;
 
-/// Whether the user gave a usable value for this variable (else wasmlens's default holds).
+/// The value the user gave this variable, if the SDK takes it (else wasmlens's default
+/// holds).
+fn user_value(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
 pub(crate) fn user_set(name: &str) -> bool {
-    std::env::var(name)
-        .ok()
-        .is_some_and(|v| v.trim().parse::<u64>().is_ok())
+    user_value(name).is_some()
+}
+
+/// How many items a signal's batch queue holds.
+pub(crate) fn queue_size(signal: Signal) -> usize {
+    user_value(signal.queue_size_var()).unwrap_or(BATCH_QUEUE_SIZE)
 }
 
 pub(crate) fn span_batch_config() -> opentelemetry_sdk::trace::BatchConfig {
@@ -45,10 +54,7 @@ pub(crate) fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
 /// the transport, with its TLS settings for an `https://` endpoint.
 pub(crate) enum Transport {
     Grpc(Option<ClientTlsConfig>),
-    Http(
-        opentelemetry_otlp::Protocol,
-        Option<reqwest::blocking::Client>,
-    ),
+    Http(opentelemetry_otlp::Protocol, Option<ReportingClient>),
 }
 
 /// The exporter timeout (`OTEL_EXPORTER_OTLP[_SIGNAL]_TIMEOUT`, in milliseconds; 10 s by
@@ -73,19 +79,23 @@ pub(crate) fn otlp<E>(
     protocol: Protocol,
     endpoint: &mut OtlpEndpoint,
     tls: Option<&TlsMaterial>,
+    http_cause: &HttpCause,
     build: impl Fn(Transport, String) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
 ) -> E {
     let shown = endpoint_shown(endpoint);
     let transport = |tls: Option<&TlsMaterial>| match protocol {
         Protocol::Grpc => Transport::Grpc(tls.map(TlsMaterial::grpc)),
         other => {
-            let client = tls.and_then(|tls| match tls.http_client(timeout(signal)) {
-                Ok(client) => Some(client),
+            let client = match crate::tls::http_client(tls, timeout(signal)) {
+                Ok(inner) => Some(ReportingClient {
+                    inner,
+                    cause: http_cause.clone(),
+                }),
                 Err(err) => {
-                    eprintln!("wasmlens: cannot set up TLS for {shown}: {err:#}");
+                    eprintln!("wasmlens: cannot set up the HTTP client for {shown}: {err:#}");
                     None
                 }
-            });
+            };
             Transport::Http(other.as_otlp(), client)
         }
     };

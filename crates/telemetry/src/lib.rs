@@ -5,6 +5,7 @@
 pub mod config;
 mod console;
 pub mod events;
+mod export_health;
 mod exporters;
 mod guest_log;
 #[cfg(target_os = "linux")]

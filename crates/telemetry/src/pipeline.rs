@@ -7,9 +7,10 @@ use crate::config::{
     Exporter, HistogramAggregation, RootSampler, SamplerChoice, Signal, TelemetryConfig,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExporter};
+use crate::export_health::{Admitted, HttpCause, SignalHealth, Watched};
 use crate::exporters::{
-    BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, span_batch_config,
-    span_exporter, user_set,
+    BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, queue_size,
+    span_batch_config, span_exporter, user_set,
 };
 use crate::instruments::Instruments;
 use crate::tls::TlsMaterial;
@@ -24,6 +25,7 @@ use opentelemetry_sdk::metrics::{
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider};
+use std::sync::Arc;
 
 /// Instrumentation scope of everything wasmlens records.
 const SCOPE: &str = "wasmlens";
@@ -41,6 +43,8 @@ pub struct Telemetry {
     propagator: TextMapCompositePropagator,
     prometheus_addr: Option<std::net::SocketAddr>,
     instruments: Instruments,
+    /// What became of each signal exported over OTLP.
+    export_health: Vec<Arc<SignalHealth>>,
 }
 
 impl Telemetry {
@@ -54,15 +58,21 @@ impl Telemetry {
         // Every TLS client (the HTTP exporters' included) uses ring; none is built
         // without a provider. A provider installed before is kept.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = load_tls(&config)?;
+        let mut setup = ExportSetup {
+            tls: load_tls(&config)?,
+            meter: None,
+            health: Vec::new(),
+        };
         let resource = crate::resource::build(|name| std::env::var(name).ok());
-        let tracer_provider = build_tracer_provider(&mut config, resource.clone(), &tls);
+        // Metrics first: the other signals' exports are counted on the meter.
         let (meter_provider, prometheus_addr) =
-            build_meter_provider(&mut config, resource.clone(), &tls)?;
-        let logger_provider =
-            (!config.logs.is_empty()).then(|| build_logger_provider(&mut config, resource, &tls));
-
+            build_meter_provider(&mut config, resource.clone(), &mut setup)?;
         let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
+        setup.meter = Some(meter.clone());
+        let tracer_provider = build_tracer_provider(&mut config, resource.clone(), &mut setup);
+        let logger_provider = (!config.logs.is_empty())
+            .then(|| build_logger_provider(&mut config, resource, &mut setup));
+
         let metrics_enabled = !config.metrics.is_empty();
         #[cfg(target_os = "linux")]
         if metrics_enabled {
@@ -88,6 +98,7 @@ impl Telemetry {
             meter_provider,
             logger_provider,
             instruments,
+            export_health: setup.health,
             config,
         })
     }
@@ -224,19 +235,26 @@ impl Telemetry {
     /// its export timeout): call it from a blocking context.
     pub fn shutdown(&self) {
         let results = [
-            ("traces", self.tracer_provider.shutdown()),
-            ("metrics", self.meter_provider.shutdown()),
+            (Signal::Traces, self.tracer_provider.shutdown()),
+            (Signal::Metrics, self.meter_provider.shutdown()),
             (
-                "logs",
+                Signal::Logs,
                 self.logger_provider
                     .as_ref()
                     .map_or(Ok(()), |p| p.shutdown()),
             ),
         ];
         for (signal, result) in results {
-            if let Err(err) = result {
-                eprintln!("wasmlens: flushing {signal} failed: {err}");
+            // A failing export has said why already.
+            let said = self.export_health.iter().any(|h| h.is_failing(signal));
+            if let Err(err) = result
+                && !said
+            {
+                eprintln!("wasmlens: flushing {} failed: {err}", signal.name());
             }
+        }
+        if let Some(lost) = crate::export_health::lost_summary(&self.export_health) {
+            eprintln!("wasmlens: {lost}");
         }
     }
 }
@@ -244,6 +262,47 @@ impl Telemetry {
 /// Each signal's TLS material, read from its files, for a signal exported over OTLP to an
 /// `https://` endpoint: a file that cannot be read or parsed refuses the start.
 type Tls = [Option<TlsMaterial>; 3];
+
+/// What the OTLP exporters are built with besides their endpoints, and what they report to.
+struct ExportSetup {
+    tls: Tls,
+    /// Where exports are counted; `None` while the meter provider is being built.
+    meter: Option<opentelemetry::metrics::Meter>,
+    health: Vec<Arc<SignalHealth>>,
+}
+
+impl ExportSetup {
+    /// A signal's OTLP exporter, reporting to the signal's [`SignalHealth`].
+    fn otlp<E>(
+        &mut self,
+        config: &mut TelemetryConfig,
+        signal: Signal,
+        protocol: crate::config::Protocol,
+        build: impl Fn(
+            crate::exporters::Transport,
+            String,
+        ) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
+    ) -> (Watched<E>, Arc<SignalHealth>) {
+        let endpoint = otlp_endpoint(config, signal);
+        let http_cause = HttpCause::default();
+        let tls = self.tls[signal as usize].as_ref();
+        let exporter = otlp(signal, protocol, endpoint, tls, &http_cause, build);
+        let health = Arc::new(SignalHealth::new(
+            signal,
+            protocol,
+            endpoint.url.clone(),
+            queue_size(signal),
+            http_cause,
+            self.meter.as_ref(),
+        ));
+        self.health.push(health.clone());
+        let exporter = Watched {
+            inner: exporter,
+            health: health.clone(),
+        };
+        (exporter, health)
+    }
+}
 
 fn load_tls(config: &TelemetryConfig) -> anyhow::Result<Tls> {
     let mut tls: Tls = [None, None, None];
@@ -268,7 +327,7 @@ fn load_tls(config: &TelemetryConfig) -> anyhow::Result<Tls> {
 fn build_tracer_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
-    tls: &Tls,
+    setup: &mut ExportSetup,
 ) -> SdkTracerProvider {
     let console = config.console_format;
     let mut builder = SdkTracerProvider::builder()
@@ -285,14 +344,12 @@ fn build_tracer_provider(
     for exporter in config.traces.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
-                let endpoint = otlp_endpoint(config, Signal::Traces);
-                let tls = tls[Signal::Traces as usize].as_ref();
-                let exporter = otlp(Signal::Traces, protocol, endpoint, tls, span_exporter);
-                builder.with_span_processor(
-                    BatchSpanProcessor::builder(exporter)
-                        .with_batch_config(span_batch_config())
-                        .build(),
-                )
+                let (exporter, health) =
+                    setup.otlp(config, Signal::Traces, protocol, span_exporter);
+                let inner = BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(span_batch_config())
+                    .build();
+                builder.with_span_processor(Admitted { inner, health })
             }
             Exporter::Console => builder.with_simple_exporter(ConsoleSpanExporter::new(console)),
             // The configuration offers Prometheus for metrics only.
@@ -320,7 +377,7 @@ fn sdk_sampler(choice: SamplerChoice) -> Sampler {
 fn build_meter_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
-    tls: &Tls,
+    setup: &mut ExportSetup,
 ) -> anyhow::Result<(SdkMeterProvider, Option<std::net::SocketAddr>)> {
     let console = config.console_format;
     let mut builder = SdkMeterProvider::builder().with_resource(resource);
@@ -342,9 +399,7 @@ fn build_meter_provider(
     for exporter in config.metrics.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
-                let endpoint = otlp_endpoint(config, Signal::Metrics);
-                let tls = tls[Signal::Metrics as usize].as_ref();
-                let exporter = otlp(Signal::Metrics, protocol, endpoint, tls, metric_exporter);
+                let (exporter, _) = setup.otlp(config, Signal::Metrics, protocol, metric_exporter);
                 builder.with_reader(PeriodicReader::builder(exporter).build())
             }
             Exporter::Console => builder
@@ -369,21 +424,18 @@ fn build_meter_provider(
 fn build_logger_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
-    tls: &Tls,
+    setup: &mut ExportSetup,
 ) -> SdkLoggerProvider {
     let console = config.console_format;
     let mut builder = SdkLoggerProvider::builder().with_resource(resource);
     for exporter in config.logs.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
-                let endpoint = otlp_endpoint(config, Signal::Logs);
-                let tls = tls[Signal::Logs as usize].as_ref();
-                let exporter = otlp(Signal::Logs, protocol, endpoint, tls, log_exporter);
-                builder.with_log_processor(
-                    BatchLogProcessor::builder(exporter)
-                        .with_batch_config(log_batch_config())
-                        .build(),
-                )
+                let (exporter, health) = setup.otlp(config, Signal::Logs, protocol, log_exporter);
+                let inner = BatchLogProcessor::builder(exporter)
+                    .with_batch_config(log_batch_config())
+                    .build();
+                builder.with_log_processor(Admitted { inner, health })
             }
             Exporter::Console => builder.with_simple_exporter(ConsoleLogExporter::new(console)),
             Exporter::Prometheus => builder,

@@ -30,10 +30,17 @@ impl Telemetry {
             }
             EnvFilter::new(default_log_filter)
         });
+        // The SDK's line for each failed export is said better by `export_health`.
+        let not_sdk_export_errors = tracing_subscriber::filter::filter_fn(|meta| {
+            !crate::export_health::is_sdk_export_error(meta)
+        });
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_filter(filter);
+            .with_filter(tracing_subscriber::filter::FilterExt::and(
+                filter,
+                not_sdk_export_errors,
+            ));
         let otel_logs = self.logger_provider().map(|provider| {
             opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
                 .with_filter(
@@ -42,6 +49,7 @@ impl Telemetry {
                             && meta.target() != crate::events::TARGET
                             && meta.target() != ACCESS_LOG_TARGET
                             && meta.target() != crate::guest_log::GUEST_LOG_TARGET
+                            && meta.target() != crate::export_health::TARGET
                             && *meta.level() <= tracing::Level::INFO
                         // Said up front too: without the hint the subscriber's maximum
                         // level is TRACE, and every `log::trace!` in wasmtime (several a

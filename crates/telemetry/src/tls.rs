@@ -156,13 +156,8 @@ impl TlsMaterial {
         config
     }
 
-    /// The HTTP exporter's client, trusting the system's roots and the CA, presenting the
-    /// client certificate. Built on a thread of its own: a blocking client may not be
-    /// made inside the async runtime.
-    pub(crate) fn http_client(
-        &self,
-        timeout: std::time::Duration,
-    ) -> anyhow::Result<reqwest::blocking::Client> {
+    /// rustls's configuration: the system's roots and the CA, and the client certificate.
+    fn rustls_config(&self) -> anyhow::Result<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         for certificate in rustls_native_certs::load_native_certs().certs {
@@ -175,21 +170,32 @@ impl TlsMaterial {
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots);
-        let config = match &self.identity {
+        Ok(match &self.identity {
             Some(identity) => {
                 let key = identity.key.clone_key();
                 builder.with_client_auth_cert(identity.chain.clone(), key)?
             }
             None => builder.with_no_client_auth(),
-        };
-        std::thread::spawn(move || {
-            reqwest::blocking::Client::builder()
-                .timeout(timeout)
-                .tls_backend_preconfigured(config)
-                .build()
         })
-        .join()
-        .map_err(|_| anyhow::anyhow!("building the HTTP client panicked"))?
-        .map_err(anyhow::Error::from)
     }
+}
+
+/// The HTTP exporters' client: with `tls`, trusting the system's roots and its CA and
+/// presenting its client certificate. Built on a thread of its own: a blocking client may
+/// not be made inside the async runtime.
+pub(crate) fn http_client(
+    tls: Option<&TlsMaterial>,
+    timeout: std::time::Duration,
+) -> anyhow::Result<reqwest::blocking::Client> {
+    let config = tls.map(TlsMaterial::rustls_config).transpose()?;
+    std::thread::spawn(move || {
+        let builder = reqwest::blocking::Client::builder().timeout(timeout);
+        match config {
+            Some(config) => builder.tls_backend_preconfigured(config).build(),
+            None => builder.build(),
+        }
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("building the HTTP client panicked"))?
+    .map_err(anyhow::Error::from)
 }

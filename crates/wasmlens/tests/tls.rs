@@ -12,8 +12,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Serves the hello guest exporting to `receiver` over `transport` with `extra`
-/// variables, answers one request, and stops.
-async fn one_request(receiver: &OtlpReceiver, transport: Transport, extra: &[(&str, String)]) {
+/// variables, answers one request, and stops: what it wrote on stderr.
+async fn one_request(
+    receiver: &OtlpReceiver,
+    transport: Transport,
+    extra: &[(&str, String)],
+) -> String {
     let mut env = receiver.exporter_env(transport);
     env.extend(extra.iter().cloned());
     let hello = guest("http-hello");
@@ -25,6 +29,7 @@ async fn one_request(receiver: &OtlpReceiver, transport: Transport, extra: &[(&s
     );
     let (status, stderr) = server.terminate().await;
     assert!(status.success(), "{stderr}");
+    stderr
 }
 
 #[tokio::test]
@@ -87,12 +92,28 @@ async fn an_untrusted_collector_gets_nothing_and_serving_goes_on() {
     for transport in [Transport::Grpc, Transport::HttpProtobuf] {
         // No CA named: the test CA is not among the system's roots.
         let receiver = OtlpReceiver::start_tls(&certificates, false).await;
-        one_request(&receiver, transport, &[]).await;
+        let stderr = one_request(&receiver, transport, &[]).await;
         // The process has exited, so it has tried to export everything it had.
         assert!(
             receiver.spans().is_empty(),
             "spans reached an untrusted collector"
         );
+        // One line says why, naming the endpoint; the SDK's line per batch is not shown.
+        let endpoint = match transport {
+            Transport::Grpc => receiver.grpc_endpoint(),
+            _ => receiver.http_endpoint(),
+        };
+        let said: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.contains("cannot export traces"))
+            .collect();
+        assert_eq!(said.len(), 1, "{stderr}");
+        assert!(
+            said[0].contains(&format!("cannot export traces to {endpoint}"))
+                && said[0].contains("UnknownIssuer"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("ExportError"), "{stderr}");
     }
     // A collector that asks for a client certificate, and none is given.
     let receiver = OtlpReceiver::start_tls(&certificates, true).await;
