@@ -280,6 +280,17 @@ impl OtlpReceiver {
         self.received.logs.lock().unwrap().clone()
     }
 
+    /// Takes everything received so far, leaving the receiver empty: for a receiver that
+    /// runs for long and counts rather than keeps.
+    pub fn take(&self) -> (Vec<SpanRecord>, Vec<MetricPoint>, Vec<LogRecord>) {
+        self.received.headers.lock().unwrap().clear();
+        (
+            std::mem::take(&mut *self.received.spans.lock().unwrap()),
+            std::mem::take(&mut *self.received.metrics.lock().unwrap()),
+            std::mem::take(&mut *self.received.logs.lock().unwrap()),
+        )
+    }
+
     /// The headers (or gRPC metadata) of every export request so far.
     pub fn request_headers(&self) -> Vec<http::HeaderMap> {
         self.received.headers.lock().unwrap().clone()

@@ -3,7 +3,6 @@
 use crate::config::{Protocol, Signal};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundCounter, Meter};
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, OTEL_COMPONENT_NAME, OTEL_COMPONENT_TYPE,
 };
@@ -71,15 +70,16 @@ impl Counters {
         }
     }
 
-    pub fn exported(&self, count: u64, result: &OTelSdkResult) {
+    /// An export of `count` items ended: `ok`, or failed, `timed_out` or otherwise.
+    pub fn exported(&self, count: u64, ok: bool, timed_out: bool) {
         if count == 0 {
             return;
         }
         self.processed.add(count);
-        match result {
-            Ok(()) => self.exported.add(count),
-            Err(OTelSdkError::Timeout(_)) => self.timed_out.add(count),
-            Err(_) => self.failed.add(count),
+        match (ok, timed_out) {
+            (true, _) => self.exported.add(count),
+            (false, true) => self.timed_out.add(count),
+            (false, false) => self.failed.add(count),
         }
     }
 }

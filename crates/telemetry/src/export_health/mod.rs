@@ -142,9 +142,6 @@ impl SignalHealth {
         now: Instant,
     ) {
         self.pending.fetch_sub(count, Ordering::Relaxed);
-        if let Some(counters) = &self.counters {
-            counters.exported(count as u64, result);
-        }
         let lost_before = self.lost.load(Ordering::Relaxed);
         if result.is_err() {
             self.lost.fetch_add(count as u64, Ordering::Relaxed);
@@ -155,6 +152,11 @@ impl SignalHealth {
                 other => other.to_string(),
             })
         });
+        if let Some(counters) = &self.counters {
+            let timed_out = matches!(result, Err(OTelSdkError::Timeout(_)))
+                || cause.as_deref().is_some_and(is_timeout);
+            counters.exported(count as u64, result.is_ok(), timed_out);
+        }
         self.report(cause, lost_before, now);
     }
 
@@ -180,10 +182,14 @@ impl SignalHealth {
             (None, Some(failing)) => {
                 let away = whole_seconds(now - failing.since);
                 let lost_meanwhile = lost - failing.lost_before;
-                let items = self.signal.items();
+                let meanwhile = match self.signal {
+                    // Nothing is lost: this export carries the totals.
+                    Signal::Metrics => String::new(),
+                    _ => format!("; {lost_meanwhile} {} lost meanwhile", self.signal.items()),
+                };
                 tracing::info!(
                     target: TARGET,
-                    "exporting {signal} to {endpoint} again after {away}; {lost_meanwhile} {items} lost meanwhile"
+                    "exporting {signal} to {endpoint} again after {away}{meanwhile}"
                 );
                 state.last_warned = Some(now);
                 state.reported = lost;
@@ -272,6 +278,15 @@ fn first_line(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_owned(),
     }
+}
+
+/// Whether a failed export's cause says it ran out of time: the HTTP client's own timeout,
+/// or gRPC's deadline.
+fn is_timeout(cause: &str) -> bool {
+    let cause = cause.to_ascii_lowercase();
+    ["timed out", "timeout expired", "deadline"]
+        .iter()
+        .any(|said| cause.contains(said))
 }
 
 /// An error and its sources, the innermost last, each said once.

@@ -138,3 +138,16 @@ fn long_causes_are_cut_to_their_first_line() {
     let wide = "y".repeat(1000);
     assert_eq!(first_line(&wide).chars().count(), 301);
 }
+
+#[test]
+fn timeouts_are_told_from_other_failures() {
+    assert!(is_timeout(
+        "error sending request for url (http://127.0.0.1:1/v1/traces): operation timed out"
+    ));
+    assert!(is_timeout(
+        "TonicTracesClient export failed with gRPC code: Cancelled: Timeout expired"
+    ));
+    assert!(!is_timeout(
+        "tcp connect error: Connection refused (os error 111)"
+    ));
+}
