@@ -234,11 +234,15 @@ struct ServerArgs {
     queue_timeout: Duration,
 
     /// How long a client has to send a request's line and headers, from when the
-    /// connection is ready for one (accepted, or after a response on a kept-alive
-    /// connection, so it is also how long an idle connection is kept); a slower client is
-    /// disconnected, so slow or idle clients cannot hold connections open.
+    /// connection is accepted, or from the first byte of a later request on a kept-alive
+    /// connection; a slower client is disconnected.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_read_timeout: Duration,
+
+    /// How long a kept-alive connection may stay idle (no byte either way, no request
+    /// being handled) before it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
 
     /// Size of the request line and headers together, as sent; larger requests get a 431
     /// (as do requests with more than 100 headers).
@@ -314,6 +318,7 @@ impl ServerArgs {
             max_queued_requests: self.max_queued_requests as usize,
             queue_timeout: self.queue_timeout,
             header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
             max_header_bytes: self.max_request_header_size,
             max_body_bytes: self.max_request_body_size as u64,
             shutdown_timeout: self.shutdown_timeout,

@@ -1,6 +1,7 @@
 //! Slow and idle clients cannot hold a server: hundreds of connections that send their
 //! headers a byte a second are disconnected after `--header-read-timeout`, an idle
-//! kept-alive connection too, and meanwhile everyone else is answered as usual.
+//! kept-alive connection after `--idle-timeout`, and meanwhile everyone else is answered
+//! as usual.
 
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -51,9 +52,17 @@ async fn closed(mut stream: TcpStream) -> bool {
 }
 
 #[tokio::test]
-async fn slow_and_idle_clients_are_disconnected_while_everyone_else_is_served() {
+async fn slow_clients_are_disconnected_while_everyone_else_is_served() {
     let hello = guest("http-hello");
-    let args = ["--header-read-timeout", "2s", hello.to_str().unwrap()];
+    // The idle timeout longer than the test waits: only the header read timeout can
+    // cut the slow clients off.
+    let args = [
+        "--header-read-timeout",
+        "2s",
+        "--idle-timeout",
+        "10m",
+        hello.to_str().unwrap(),
+    ];
     let server = Wasmlens::serve(BIN, &args, &[]).await;
     let slow: Vec<_> = (0..SLOW_CLIENTS)
         .map(|_| tokio::spawn(slowloris(server.addr())))
@@ -66,15 +75,9 @@ async fn slow_and_idle_clients_are_disconnected_while_everyone_else_is_served() 
     }
     let served = Instant::now();
 
-    // A kept-alive connection that goes idle after its request is closed too.
-    let mut idle = TcpStream::connect(server.addr()).await.unwrap();
-    idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = [0; 256];
-    let n = idle.read(&mut response).await.unwrap();
-    assert!(response[..n].starts_with(b"HTTP/1.1 200"));
-    assert!(closed(idle).await, "an idle connection is kept forever");
+    // A connection that never sends a byte is cut off by the header read timeout too.
+    let silent = TcpStream::connect(server.addr()).await.unwrap();
+    assert!(closed(silent).await, "a silent connection is kept forever");
 
     for client in slow {
         let cut_off = tokio::time::timeout(WAIT, client)
@@ -85,6 +88,44 @@ async fn slow_and_idle_clients_are_disconnected_while_everyone_else_is_served() 
     }
     let (status, _, _) = http_get(&server.url("/"), &[]).await;
     assert_eq!(status, 200);
+    let (exit, stderr) = server.terminate().await;
+    assert!(exit.success(), "{stderr}");
+}
+
+/// Sends one request on `stream` and reads its (small) response.
+async fn one_request(stream: &mut TcpStream) {
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = [0; 256];
+    let n = stream.read(&mut response).await.unwrap();
+    assert!(
+        response[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &response[..n]
+    );
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout_alone() {
+    let hello = guest("http-hello");
+    // The header read timeout longer than the test waits: only the idle timeout can
+    // close the connection.
+    let args = [
+        "--header-read-timeout",
+        "10m",
+        "--idle-timeout",
+        "1s",
+        hello.to_str().unwrap(),
+    ];
+    let server = Wasmlens::serve(BIN, &args, &[]).await;
+    let mut idle = TcpStream::connect(server.addr()).await.unwrap();
+    // A client that keeps using its connection keeps it.
+    for _ in 0..4 {
+        one_request(&mut idle).await;
+    }
+    assert!(closed(idle).await, "an idle connection is kept forever");
     let (exit, stderr) = server.terminate().await;
     assert!(exit.success(), "{stderr}");
 }

@@ -11,6 +11,7 @@ mod metrics;
 mod proxy;
 mod server;
 mod slots;
+mod watchdog;
 
 pub use handler::Route;
 pub use proxy::{HttpProxy, ProxyComponent};

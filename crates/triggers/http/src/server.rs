@@ -4,6 +4,7 @@
 use crate::connection::Connection;
 use crate::handler::{Handler, RequestLimits, Route};
 use crate::slots::Slots;
+use crate::watchdog::{Activity, Timeouts, Watched};
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,10 +26,12 @@ pub struct ServeOptions {
     /// How long a request may wait for a slot; then it gets a 503.
     pub queue_timeout: Duration,
     /// How long a client has to send a request's line and headers, counted from when the
-    /// connection is ready for one: when it is accepted, and after each response on a
-    /// kept-alive connection (so it bounds how long an idle connection is kept too). A
-    /// client that is slower is disconnected.
+    /// connection is accepted, or from the first byte of a later request on a kept-alive
+    /// connection. A client that is slower is disconnected.
     pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may go without a byte either way while none of its
+    /// requests is being handled; then it is closed.
+    pub idle_timeout: Duration,
     /// The request line and headers together, counted as sent (`NAME: VALUE` and CRLF
     /// for each header); beyond, the client gets a 431.
     pub max_header_bytes: usize,
@@ -51,6 +54,7 @@ impl Default for ServeOptions {
             max_queued_requests: 1000,
             queue_timeout: Duration::from_secs(5),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_header_bytes: 64 << 10,
             max_body_bytes: 16 << 20,
             shutdown_timeout: Duration::from_secs(10),
@@ -120,11 +124,17 @@ impl Server {
             .expect("a bound listener has an address");
         let graceful = GracefulShutdown::new();
         let mut builder = http1::Builder::new();
+        // The watchdog times slow and idle clients: hyper's header read timeout would
+        // close idle connections at the same limit.
         builder
             .timer(TokioTimer::new())
             .max_buf_size(options.max_header_bytes.max(8192))
-            .header_read_timeout(options.header_read_timeout)
+            .header_read_timeout(None)
             .keep_alive(true);
+        let timeouts = Timeouts {
+            header_read: options.header_read_timeout,
+            idle: options.idle_timeout,
+        };
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -142,19 +152,28 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let handler = handler.clone();
             let connection = Arc::new(Connection::new(peer, local));
+            let activity = Activity::new();
+            let watched = activity.clone();
             let service = hyper::service::service_fn(move |request| {
                 let handler = handler.clone();
                 let connection = connection.clone();
+                let activity = activity.clone();
                 async move {
+                    let _handling = activity.handling();
                     let response = handler.handle(request, &connection).await;
                     Ok::<_, std::convert::Infallible>(response)
                 }
             });
-            let connection =
-                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            let stream = TokioIo::new(Watched::new(stream, watched.clone()));
+            let connection = graceful.watch(builder.serve_connection(stream, service));
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!("connection from {peer}: {err}");
+                tokio::select! {
+                    served = connection => if let Err(err) = served {
+                        tracing::debug!("connection from {peer}: {err}");
+                    },
+                    why = crate::watchdog::expired(&watched, timeouts) => {
+                        tracing::debug!("closed the connection from {peer}: {why}");
+                    }
                 }
             });
         }
