@@ -48,6 +48,33 @@ async fn telemetry_reaches_a_tls_collector_over_grpc_and_http_with_its_ca() {
 }
 
 #[tokio::test]
+async fn a_grpc_endpoint_without_a_scheme_is_tls_unless_insecure() {
+    let without_scheme = |receiver: &OtlpReceiver| {
+        let endpoint = receiver.grpc_endpoint();
+        endpoint.split_once("://").unwrap().1.to_owned()
+    };
+    let certificates = TestCertificates::generate("schemeless");
+    let tls = OtlpReceiver::start_tls(&certificates, false).await;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", without_scheme(&tls)),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            certificates.file("ca.pem"),
+        ),
+    ];
+    one_request(&tls, Transport::Grpc, &env).await;
+    tls.wait_for_span("HttpRequest", WAIT).await;
+
+    let plain = OtlpReceiver::start().await;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", without_scheme(&plain)),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true".to_owned()),
+    ];
+    one_request(&plain, Transport::Grpc, &env).await;
+    plain.wait_for_span("HttpRequest", WAIT).await;
+}
+
+#[tokio::test]
 async fn mutual_tls_with_a_client_certificate_over_grpc_and_http() {
     let certificates = TestCertificates::generate("mutual");
     let env = [

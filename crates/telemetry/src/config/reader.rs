@@ -164,11 +164,21 @@ impl Reader<'_> {
         signal: Signal,
         protocol: Protocol,
     ) -> Option<OtlpEndpoint> {
-        let endpoint = self.otlp_endpoint(signal, protocol);
+        let mut endpoint = self.otlp_endpoint(signal, protocol);
         let Some(variable) = endpoint.variable else {
             return Some(endpoint);
         };
         let value = self.get(variable).unwrap_or_default();
+        if protocol == Protocol::Grpc && !endpoint.url.contains("://") {
+            // `collector:4317`: TLS unless `_INSECURE` says otherwise, as the
+            // specification has it for gRPC (only).
+            let scheme = if self.insecure(signal) {
+                "http"
+            } else {
+                "https"
+            };
+            endpoint.url = format!("{scheme}://{}", endpoint.url);
+        }
         let scheme = endpoint
             .url
             .parse::<http::Uri>()
@@ -190,6 +200,19 @@ impl Reader<'_> {
                     variable: None,
                 })
             }
+        }
+    }
+
+    /// Whether a signal's scheme-less gRPC endpoint is spoken to without TLS:
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_INSECURE`, else `OTEL_EXPORTER_OTLP_INSECURE`.
+    fn insecure(&mut self, signal: Signal) -> bool {
+        let own = format!(
+            "OTEL_EXPORTER_OTLP_{}_INSECURE",
+            signal.name().to_ascii_uppercase()
+        );
+        match self.get(&own) {
+            Some(_) => self.bool(&own, false),
+            None => self.bool("OTEL_EXPORTER_OTLP_INSECURE", false),
         }
     }
 

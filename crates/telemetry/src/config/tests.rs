@@ -72,6 +72,61 @@ fn an_endpoint_that_is_not_a_url_is_reported_and_the_default_used() {
 }
 
 #[test]
+fn a_grpc_endpoint_without_a_scheme_uses_tls_unless_insecure() {
+    let url = |c: &TelemetryConfig, signal| c.otlp_endpoint(signal).unwrap().url.clone();
+    let grpc = ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    let c = config(&[grpc, ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]);
+    assert_eq!(url(&c, Signal::Traces), "https://collector:4317");
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE"),
+        ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false"),
+    ]);
+    assert_eq!(url(&c, Signal::Traces), "https://collector:4317");
+    assert_eq!(url(&c, Signal::Metrics), "http://collector:4317");
+    assert_eq!(url(&c, Signal::Logs), "http://collector:4317");
+
+    // A scheme says it all: _INSECURE does not change it.
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]);
+    assert_eq!(url(&c, Signal::Traces), "https://collector:4317");
+
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "yes"),
+    ]);
+    assert_eq!(url(&c, Signal::Traces), "https://collector:4317");
+    assert_eq!(
+        c.problems,
+        vec![
+            "ignoring OTEL_EXPORTER_OTLP_INSECURE=\"yes\": expected true or false; using false"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
+fn an_http_endpoint_without_a_scheme_is_refused() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]);
+    assert_eq!(
+        c.otlp_endpoint(Signal::Traces).unwrap().url,
+        "http://localhost:4318/v1/traces"
+    );
+    assert!(
+        c.problems[0].contains("expected a URL such as http://collector:4318"),
+        "{:?}",
+        c.problems
+    );
+}
+
+#[test]
 fn a_tls_endpoint_is_used_with_its_certificate_files() {
     let c = config(&[
         (
@@ -246,6 +301,9 @@ const VARIABLES: &[&str] = &[
     "OTEL_EXPORTER_OTLP_HEADERS",
     "OTEL_EXPORTER_OTLP_TIMEOUT",
     "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_PROPAGATORS",
@@ -271,6 +329,7 @@ fn a_value() -> impl proptest::strategy::Strategy<Value = Option<String>> {
         Just("grpc".to_owned()),
         Just("http/json".to_owned()),
         Just("http://localhost:4318".to_owned()),
+        Just("collector:4317".to_owned()),
         Just("https://collector:4317".to_owned()),
         Just("parentbased_traceidratio".to_owned()),
         Just("true".to_owned()),
