@@ -146,7 +146,7 @@ impl<T: KeyValueView + 'static> Capability<T> for KeyValue {
             ),
         };
         for (name, spec) in stores {
-            let backend = opened::open(&name, &spec)
+            let backend = opened::open(component.workload_id, &name, &spec)
                 .await
                 .map_err(|err| anyhow::anyhow!("key-value store {name:?} ({spec}): {err:#}"))?;
             if defaulted {

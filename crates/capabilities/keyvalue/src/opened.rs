@@ -1,7 +1,8 @@
-//! The stores open in the process: each opened once and shared by every workload and
-//! component that names it (a memory store by its name, a file by its path, Redis by its
-//! URL), for as long as one of them holds it; then it is closed (a memory store's data is
-//! gone).
+//! The stores open in the process: each opened once and shared by every component that
+//! names it, for as long as one of them holds it; then it is closed (a memory store's data
+//! is gone). A file (by its path) or a Redis (by its URL) is shared across workloads, as it
+//! is across hosts; a memory store (by its name) only within its workload, so that two
+//! workloads never see each other's data unless they name the same file or server.
 
 use crate::backend::{Backend, FileStore, MemoryStore, RedisStore};
 use crate::config::StoreBackend;
@@ -12,7 +13,8 @@ use tokio::sync::Mutex;
 
 #[derive(Default)]
 struct Opened {
-    memory: HashMap<String, Weak<MemoryStore>>,
+    /// By workload and store name.
+    memory: HashMap<(String, String), Weak<MemoryStore>>,
     files: HashMap<PathBuf, Weak<FileStore>>,
     redis: HashMap<String, Weak<RedisStore>>,
 }
@@ -21,12 +23,18 @@ struct Opened {
 /// open it once.
 static OPENED: LazyLock<Mutex<Opened>> = LazyLock::new(Mutex::default);
 
-/// The backend `spec` names for the store `name`: the one already open, else opened now.
-pub(crate) async fn open(name: &str, spec: &StoreBackend) -> anyhow::Result<Backend> {
+/// The backend `spec` names for the store `name` of a component of `workload`: the one
+/// already open, else opened now.
+pub(crate) async fn open(
+    workload: &str,
+    name: &str,
+    spec: &StoreBackend,
+) -> anyhow::Result<Backend> {
     let mut opened = OPENED.lock().await;
     Ok(match spec {
         StoreBackend::Memory => {
-            let store = shared(&mut opened.memory, name.to_owned(), || Ok(Arc::default()))?;
+            let key = (workload.to_owned(), name.to_owned());
+            let store = shared(&mut opened.memory, key, || Ok(Arc::default()))?;
             Backend::Memory(store)
         }
         StoreBackend::File(path) => {
@@ -53,9 +61,9 @@ pub(crate) async fn open(name: &str, spec: &StoreBackend) -> anyhow::Result<Back
 }
 
 /// The live entry for `key`, or a new one from `make`.
-fn shared<T>(
-    map: &mut HashMap<String, Weak<T>>,
-    key: String,
+fn shared<K: std::hash::Hash + Eq, T>(
+    map: &mut HashMap<K, Weak<T>>,
+    key: K,
     make: impl FnOnce() -> anyhow::Result<Arc<T>>,
 ) -> anyhow::Result<Arc<T>> {
     if let Some(live) = map.get(&key).and_then(Weak::upgrade) {
@@ -75,5 +83,23 @@ fn canonical(path: &Path) -> PathBuf {
     match (std::fs::canonicalize(folder), path.file_name()) {
         (Ok(folder), Some(name)) => folder.join(name),
         _ => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_memory_store_is_shared_within_its_workload_only() {
+        let memory = |backend: Backend| match backend {
+            Backend::Memory(store) => store,
+            _ => unreachable!("a memory store"),
+        };
+        let a = memory(open("shop", "", &StoreBackend::Memory).await.unwrap());
+        let same = memory(open("shop", "", &StoreBackend::Memory).await.unwrap());
+        let other = memory(open("bank", "", &StoreBackend::Memory).await.unwrap());
+        assert!(Arc::ptr_eq(&a, &same), "one workload's components share it");
+        assert!(!Arc::ptr_eq(&a, &other), "another workload has its own");
     }
 }

@@ -93,10 +93,8 @@ impl WasiHttpHooks for OutboundHooks {
             span.end();
         };
 
-        if !self.policy.allows(&uri) {
-            tracing::warn!(
-                "outgoing request to {host}:{port} denied: not an allowed outbound host (--allow-outbound, or allowed_outbound_hosts in a manifest)"
-            );
+        if let Err(denied) = self.policy.check(&uri) {
+            tracing::warn!("outgoing request to {host}:{port} denied: {denied}");
             finish(None, Some(error_type::HTTP_REQUEST_DENIED.to_owned()));
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }

@@ -8,7 +8,7 @@ mod hooks;
 mod policy;
 
 pub use hooks::OutboundHooks;
-pub use policy::{HostPattern, OutboundPolicy};
+pub use policy::{Denied, HostPattern, OutboundPolicy};
 
 use std::sync::Arc;
 use wasmlens_engine::{Capability, ComponentContext, InstanceContext};

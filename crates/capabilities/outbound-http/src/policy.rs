@@ -61,6 +61,26 @@ impl fmt::Display for HostPattern {
     }
 }
 
+/// Why an outgoing request was denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// The host and port are not on the list.
+    NotAllowed,
+    /// The URL names a user (`user@host`).
+    UserInAuthority,
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Denied::NotAllowed => {
+                "not an allowed outbound host (--allow-outbound, or allowed_outbound_hosts in a manifest)"
+            }
+            Denied::UserInAuthority => "its URL names a user (user@host), which is never sent",
+        })
+    }
+}
+
 /// Where a guest's outgoing requests may go, and which of them carry trace context.
 #[derive(Clone, Debug, Default)]
 pub struct OutboundPolicy {
@@ -82,7 +102,20 @@ impl OutboundPolicy {
 
     /// Whether a request to this URI may go out.
     pub fn allows(&self, uri: &http::Uri) -> bool {
-        destination(uri).is_some_and(|(host, port)| matches_any(&self.allowed, &host, port))
+        self.check(uri).is_ok()
+    }
+
+    /// Whether a request to this URI may go out, and if not, why.
+    pub fn check(&self, uri: &http::Uri) -> Result<(), Denied> {
+        // `user@host`: what the connection would go to is not what the list was asked
+        // about, and credentials do not belong in a URL.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(Denied::UserInAuthority);
+        }
+        match destination(uri) {
+            Some((host, port)) if matches_any(&self.allowed, &host, port) => Ok(()),
+            _ => Err(Denied::NotAllowed),
+        }
     }
 
     /// Whether a request to this URI carries the trace context.
@@ -170,6 +203,21 @@ mod tests {
         assert!(!allows(&p, "http://db.internal/"));
         assert!(!allows(&p, "https://internal/"));
         assert!(!allows(&p, "https://evilinternal/"));
+    }
+
+    #[test]
+    fn a_user_in_the_authority_is_denied() {
+        let p = policy(&["*"]);
+        let check = |uri: &str| p.check(&uri.parse().unwrap());
+        assert_eq!(
+            check("http://user@a.internal/"),
+            Err(Denied::UserInAuthority)
+        );
+        assert_eq!(
+            check("http://a.internal:80@b.internal/"),
+            Err(Denied::UserInAuthority)
+        );
+        assert_eq!(check("http://a.internal/"), Ok(()));
     }
 
     #[test]
