@@ -37,6 +37,7 @@ GUEST = ROOT / "guests/components/http-misbehave.wasm"
 PATHS = [("/ok", 0.90), ("/trap", 0.05), ("/loop", 0.05)]
 # The collector's states, as fractions of the run: up, killed, up, stopped, up.
 SCHEDULE = [(0.00, "up"), (0.10, "killed"), (0.30, "up"), (0.45, "stopped"), (0.70, "up")]
+ANALYSIS_MARKER = "<!-- Written by hand from here on; scripts/soak.py keeps it. -->"
 
 
 def free_port() -> int:
@@ -289,7 +290,11 @@ def report(args, results, rss, phases, start, sink, stderr):
     for l in export_lines[:40]:
         out(l[:400])
     out("```")
-    pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
+    out_path = pathlib.Path(args.out)
+    kept = "\n"
+    if out_path.exists() and ANALYSIS_MARKER in out_path.read_text():
+        kept = out_path.read_text().split(ANALYSIS_MARKER, 1)[1]
+    out_path.write_text("\n".join(lines) + "\n\n" + ANALYSIS_MARKER + kept)
     print("\n".join(lines))
 
 
