@@ -129,16 +129,18 @@ impl Drop for Handling<'_> {
 
 /// Completes when the connection is to be closed, saying why.
 pub(crate) async fn expired(activity: &Activity, timeouts: Timeouts) -> Expired {
-    // While a request is handled, look again this often.
-    let busy_check = timeouts.header_read.min(timeouts.idle);
+    // Look again at least this often: what the connection does meanwhile (a request
+    // handled, a byte read) moves its deadline, and nothing wakes the watchdog for it. So
+    // a deadline is acted on at most a quarter of the shorter limit late.
+    let check = timeouts.header_read.min(timeouts.idle) / 4;
     loop {
         let now = activity.now();
         let wake = match activity.due(timeouts) {
             Some((due, why)) if due <= now => return why,
-            Some((due, _)) => Duration::from_millis(due - now),
-            None => busy_check,
+            Some((due, _)) => Duration::from_millis(due - now).min(check),
+            None => check,
         };
-        tokio::time::sleep(wake).await;
+        tokio::time::sleep(wake.max(Duration::from_millis(1))).await;
     }
 }
 
