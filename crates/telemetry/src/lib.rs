@@ -18,6 +18,7 @@ mod pipeline;
 pub mod plugin;
 mod prometheus;
 pub mod propagation;
+pub mod recorder;
 mod resource;
 mod subscriber;
 pub mod tls;

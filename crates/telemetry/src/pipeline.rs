@@ -13,6 +13,7 @@ use crate::exporters::{
     span_batch_config, span_exporter, user_set,
 };
 use crate::instruments::Instruments;
+use crate::recorder::{Recorder, RecordingLogProcessor, RecordingSpanProcessor};
 use crate::tls::TlsMaterial;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
@@ -45,6 +46,8 @@ pub struct Telemetry {
     instruments: Instruments,
     /// What became of each signal exported over OTLP.
     export_health: Vec<Arc<SignalHealth>>,
+    /// Recent traces and log records for the built-in view, when it is on.
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl Telemetry {
@@ -69,9 +72,13 @@ impl Telemetry {
             build_meter_provider(&mut config, resource.clone(), &mut setup)?;
         let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
         setup.meter = Some(meter.clone());
-        let tracer_provider = build_tracer_provider(&mut config, resource.clone(), &mut setup);
-        let logger_provider = (!config.logs.is_empty())
-            .then(|| build_logger_provider(&mut config, resource, &mut setup));
+        let recorder = config
+            .recording
+            .map(|budget| Arc::new(Recorder::new(budget, &resource)));
+        let tracer_provider =
+            build_tracer_provider(&mut config, resource.clone(), &mut setup, recorder.as_ref());
+        let logger_provider = (!config.logs.is_empty() || recorder.is_some())
+            .then(|| build_logger_provider(&mut config, resource, &mut setup, recorder.as_ref()));
 
         let metrics_enabled = !config.metrics.is_empty();
         #[cfg(target_os = "linux")]
@@ -99,6 +106,7 @@ impl Telemetry {
             logger_provider,
             instruments,
             export_health: setup.health,
+            recorder,
             config,
         })
     }
@@ -170,9 +178,15 @@ impl Telemetry {
         !self.config.metrics.is_empty()
     }
 
-    /// Whether spans are exported anywhere: when not, callers skip building attributes.
+    /// Whether spans are exported or recorded anywhere: when not, callers skip building
+    /// attributes.
     pub fn traces_enabled(&self) -> bool {
-        !self.config.traces.is_empty()
+        !self.config.traces.is_empty() || self.recorder.is_some()
+    }
+
+    /// Recent traces and log records for the built-in view, if it is on.
+    pub fn recorder(&self) -> Option<&Arc<Recorder>> {
+        self.recorder.as_ref()
     }
 
     /// One line: where each signal goes.
@@ -182,7 +196,7 @@ impl Telemetry {
         }
         let routes = Signal::ALL
             .map(|signal| {
-                let targets: Vec<String> = self
+                let mut targets: Vec<String> = self
                     .config
                     .exporters(signal)
                     .iter()
@@ -198,6 +212,9 @@ impl Telemetry {
                         }
                     })
                     .collect();
+                if self.recorder.is_some() && signal != Signal::Metrics {
+                    targets.push("the view (in memory)".to_owned());
+                }
                 let targets = if targets.is_empty() {
                     "none".to_owned()
                 } else {
@@ -328,12 +345,13 @@ fn build_tracer_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
     setup: &mut ExportSetup,
+    recorder: Option<&Arc<Recorder>>,
 ) -> SdkTracerProvider {
     let console = config.console_format;
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_id_generator(crate::ids::PresetIdGenerator::default());
-    let sampler = match config.traces.is_empty() {
+    let sampler = match config.traces.is_empty() && recorder.is_none() {
         // Spans that go nowhere are not recorded, unless a caller sampled the trace:
         // then they are, so that the sampled flag passes on unchanged and the services
         // downstream keep the trace whole.
@@ -341,6 +359,9 @@ fn build_tracer_provider(
         false => config.sampler,
     };
     builder = builder.with_sampler(sdk_sampler(sampler));
+    if let Some(recorder) = recorder {
+        builder = builder.with_span_processor(RecordingSpanProcessor(recorder.clone()));
+    }
     for exporter in config.traces.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
@@ -425,9 +446,13 @@ fn build_logger_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
     setup: &mut ExportSetup,
+    recorder: Option<&Arc<Recorder>>,
 ) -> SdkLoggerProvider {
     let console = config.console_format;
     let mut builder = SdkLoggerProvider::builder().with_resource(resource);
+    if let Some(recorder) = recorder {
+        builder = builder.with_log_processor(RecordingLogProcessor(recorder.clone()));
+    }
     for exporter in config.logs.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {

@@ -206,6 +206,9 @@ pub struct TelemetryConfig {
     pub tls: [crate::tls::TlsFiles; 3],
     /// Problems found while reading, one line each, to be reported once.
     pub problems: Vec<String>,
+    /// Keep recent traces and log records in memory for the built-in view, within this
+    /// many bytes (see [`TelemetryConfig::with_recording`]).
+    pub recording: Option<usize>,
 }
 
 impl TelemetryConfig {
@@ -299,6 +302,7 @@ impl TelemetryConfig {
             otlp_endpoints,
             tls: Signal::ALL.map(|signal| crate::tls::TlsFiles::read(signal, &lookup)),
             problems: reader.problems,
+            recording: None,
         }
     }
 
@@ -315,6 +319,16 @@ impl TelemetryConfig {
             if !self.metrics.contains(&Exporter::Prometheus) {
                 self.metrics.push(Exporter::Prometheus);
             }
+        }
+        self
+    }
+
+    /// Also keeps recent traces and log records in memory, within `bytes`, for the
+    /// built-in view (unless the SDK is disabled): spans are then recorded whether or not
+    /// an exporter is configured.
+    pub fn with_recording(mut self, bytes: usize) -> Self {
+        if !self.disabled {
+            self.recording = Some(bytes);
         }
         self
     }

@@ -1,0 +1,56 @@
+//! The recorder's place in the pipeline: a span processor and a log processor beside the
+//! exporters', seeing the same spans and records.
+
+use super::Recorder;
+use super::view::LogView;
+use opentelemetry::Context;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub(crate) struct RecordingSpanProcessor(pub Arc<Recorder>);
+
+impl std::fmt::Debug for RecordingSpanProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordingSpanProcessor")
+    }
+}
+
+impl SpanProcessor for RecordingSpanProcessor {
+    fn on_start(&self, _: &mut Span, _: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.0.traces().add(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct RecordingLogProcessor(pub Arc<Recorder>);
+
+impl std::fmt::Debug for RecordingLogProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordingLogProcessor")
+    }
+}
+
+impl LogProcessor for RecordingLogProcessor {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.0.logs().add(LogView::new(record, scope));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+}
