@@ -80,6 +80,10 @@ impl Wasmlens {
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
+        // The view on, as users run it, on a port of its own.
+        if !args.contains(&"--ui-listen") {
+            command.args(["--ui-listen", "127.0.0.1:0"]);
+        }
         command
             .args(args)
             .env_clear()

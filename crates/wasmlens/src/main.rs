@@ -6,6 +6,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod view;
+
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -267,6 +269,9 @@ struct ServerArgs {
     /// duration and trace id.
     #[arg(long)]
     access_log: bool,
+
+    #[command(flatten)]
+    view: view::ViewArgs,
 }
 
 #[derive(Args)]
@@ -414,16 +419,35 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Starts the telemetry pipeline; `metrics_listen` adds a Prometheus endpoint.
+/// Starts the telemetry pipeline; `metrics_listen` adds a Prometheus endpoint,
+/// `recording` keeps recent telemetry in memory for the view.
 fn start_telemetry(
     default_log_filter: &str,
     metrics_listen: Option<&str>,
+    recording: Option<usize>,
 ) -> anyhow::Result<Arc<Telemetry>> {
     let mut config = TelemetryConfig::from_env();
     if let Some(addr) = metrics_listen {
         config = config.with_metrics_listen(addr);
     }
+    if let Some(bytes) = recording {
+        config = config.with_recording(bytes);
+    }
     Ok(Arc::new(Telemetry::init(config, default_log_filter)?))
+}
+
+/// The telemetry pipeline of a server (`serve`, `up`), and its view.
+async fn start_server_telemetry(server: &ServerArgs) -> anyhow::Result<Arc<Telemetry>> {
+    let telemetry = start_telemetry(
+        "info",
+        server.metrics_listen.as_deref(),
+        server.view.recording(),
+    )?;
+    if let Err(err) = server.view.start(&telemetry).await {
+        stop_telemetry(telemetry).await;
+        return Err(err);
+    }
+    Ok(telemetry)
 }
 
 /// Flushes everything recorded, off the async workers (the exporters block).
@@ -454,7 +478,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         ..Grants::default()
     })?;
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry("warn,wasmlens::event=off", None)?;
+    let telemetry = start_telemetry("warn,wasmlens::event=off", None, None)?;
     let (id, _) = component_names(&args.component);
     let component = ComponentSpec {
         id,
@@ -479,7 +503,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         ..Grants::default()
     })?;
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
+    let telemetry = start_server_telemetry(&args.server).await?;
     let result = match propagate_to(&args.propagate_to) {
         Ok(propagate_to) => {
             let (id, _) = component_names(&args.component);
@@ -507,7 +531,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let shutdown = shutdown_signal()?;
-    let telemetry = start_telemetry("info", args.server.metrics_listen.as_deref())?;
+    let telemetry = start_server_telemetry(&args.server).await?;
     let result = match wasmlens_workload::manifest::load(&args.manifest) {
         Ok(mut spec) => {
             spec.server = args.server.options();

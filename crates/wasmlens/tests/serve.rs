@@ -492,7 +492,9 @@ async fn a_bad_otel_variable_is_reported_once_and_the_default_used() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("traces -> none; metrics -> none; logs -> none"),
+        stderr.contains(
+            "traces -> the view (in memory); metrics -> none; logs -> the view (in memory)"
+        ),
         "{stderr}"
     );
 }

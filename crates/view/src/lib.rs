@@ -1,0 +1,53 @@
+//! The built-in telemetry view: what the pipeline's recorder keeps (recent traces and log
+//! records), served over HTTP as a JSON API, on loopback unless told otherwise.
+//!
+//! | path | answers |
+//! |---|---|
+//! | `GET /api/traces?route=&component=&status=&errors=true&min_duration_ms=&limit=` | finished traces, newest first ([`TraceSummary`]) |
+//! | `GET /api/traces/{trace_id}` | one trace: its summary, spans and log records ([`TraceView`]) |
+//! | `GET /api/traces/{trace_id}/otlp.json` | the trace as an OTLP/JSON export request, as a download |
+//! | `GET /api/logs?component=&min_severity=&trace_id=&after=&limit=` | log records, newest first ([`LogView`]) |
+//! | `GET /api/memory` | what the recorder holds against its bound ([`MemoryView`]) |
+//!
+//! [`TraceSummary`]: wasmlens_telemetry::recorder::TraceSummary
+//! [`TraceView`]: wasmlens_telemetry::recorder::TraceView
+//! [`LogView`]: wasmlens_telemetry::recorder::LogView
+//! [`MemoryView`]: wasmlens_telemetry::recorder::MemoryView
+
+mod api;
+
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use wasmlens_telemetry::recorder::Recorder;
+
+/// The address the view listens on when not told: loopback, beside `serve`'s 8080.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+
+/// Serves the view on `listener` until the process ends; returns its address.
+pub fn serve(listener: TcpListener, recorder: Arc<Recorder>) -> SocketAddr {
+    let local = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let recorder = recorder.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let response = api::answer(&recorder, &request);
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            tokio::spawn(async move {
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(err) = connection.await {
+                    tracing::debug!("telemetry view connection: {err}");
+                }
+            });
+        }
+    });
+    local
+}

@@ -1,0 +1,171 @@
+//! The built-in telemetry view, as a user gets it: `wasmlens serve` with no exporter
+//! configured, its view on, and its JSON API answering over HTTP with the traces and log
+//! records of the requests just served.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::Value;
+use std::time::Duration;
+use wasmlens_test_support::{Wasmlens, guest, http_get};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The view's base URL, from the line that announces it.
+async fn view_url(server: &mut Wasmlens) -> String {
+    let line = server.wait_for_stderr("telemetry view: ", WAIT).await;
+    let url = line.split("telemetry view: ").nth(1).unwrap();
+    let url = url.split_whitespace().next().unwrap();
+    url.trim_end_matches("/api/traces").to_owned()
+}
+
+async fn get_json(url: &str) -> Value {
+    let (status, _, body) = http_get(url, &[]).await;
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|err| panic!("{url}: {err}: {body}"))
+}
+
+/// Asks `url` until `done` holds for its answer, or panics after [`WAIT`].
+async fn wait_for_json(url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = get_json(url).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} never got there: {value:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_view_lists_the_requests_traces_and_logs_with_no_exporter() {
+    let misbehave = guest("http-misbehave");
+    let mut server = Wasmlens::serve(BIN, &[misbehave.to_str().unwrap()], &[]).await;
+    let view = view_url(&mut server).await;
+    for path in ["/ok", "/ok", "/trap", "/ok"] {
+        http_get(&server.url(path), &[]).await;
+    }
+
+    let traces_url = format!("{view}/api/traces?route=/*");
+    let traces = wait_for_json(&traces_url, |v| v.as_array().unwrap().len() >= 4).await;
+    let traces = traces.as_array().unwrap();
+    assert!(
+        traces
+            .windows(2)
+            .all(|w| w[0]["start_unix_nano"].as_u64() >= w[1]["start_unix_nano"].as_u64()),
+        "newest first: {traces:#?}"
+    );
+    assert!(traces.iter().all(|t| t["name"] == "HttpRequest"));
+
+    let failed = get_json(&format!("{view}/api/traces?errors=true")).await;
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let summary = &failed[0];
+    assert_eq!(summary["status_code"], 500);
+    assert_eq!(summary["components"][0], "http-misbehave");
+    let id = summary["trace_id"].as_str().unwrap();
+
+    // Its page's data: the spans, the failure, and the log records of that request.
+    let trace = get_json(&format!("{view}/api/traces/{id}")).await;
+    let spans = trace["spans"].as_array().unwrap();
+    let invocation = spans
+        .iter()
+        .find(|s| s["name"] == "ComponentInvocation")
+        .unwrap_or_else(|| panic!("{trace:#}"));
+    assert_eq!(invocation["status"], "error", "{invocation:#}");
+    assert!(
+        invocation["attributes"]["error.type"].is_string(),
+        "{invocation:#}"
+    );
+    let logs = trace["logs"].as_array().unwrap();
+    assert!(
+        logs.iter().all(|l| l["trace_id"] == id) && !logs.is_empty(),
+        "the guest's lines and the failure, in the trace: {logs:#?}"
+    );
+
+    // The same trace as OTLP/JSON, for another tool.
+    let (status, headers, body) = http_get(&format!("{view}/api/traces/{id}/otlp.json"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers[http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let otlp: ExportTraceServiceRequest = serde_json::from_str(&body).unwrap();
+    let exported: usize = otlp
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    assert_eq!(exported, spans.len());
+
+    let logs = get_json(&format!("{view}/api/logs?component=http-misbehave")).await;
+    assert!(
+        logs.as_array().unwrap().len() >= 4,
+        "a line for each request: {logs:#}"
+    );
+    let memory = get_json(&format!("{view}/api/memory")).await;
+    assert_eq!(memory["budget_bytes"], 64 << 20);
+
+    // Bad input names the input.
+    let (status, _, body) = http_get(&format!("{view}/api/traces?limit=many"), &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "limit=\"many\": expected a whole number\n")
+    );
+    let (status, _, body) = http_get(&format!("{view}/api/traces/xyz"), &[]).await;
+    assert_eq!(status, 400, "{body}");
+    let unknown = "0af7651916cd43dd8448eb211c80319c";
+    let (status, _, _) = http_get(&format!("{view}/api/traces/{unknown}"), &[]).await;
+    assert_eq!(status, 404);
+
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_view_is_off_with_ui_listen_none_or_the_sdk_disabled() {
+    let hello = guest("http-hello");
+    let args = ["--ui-listen", "none", hello.to_str().unwrap()];
+    let server = Wasmlens::serve(BIN, &args, &[]).await;
+    let (_, stderr) = server.terminate().await;
+    assert!(!stderr.contains("telemetry view"), "{stderr}");
+
+    let disabled = [("OTEL_SDK_DISABLED", "true".to_owned())];
+    let server = Wasmlens::serve(BIN, &[hello.to_str().unwrap()], &disabled).await;
+    let (_, stderr) = server.terminate().await;
+    assert!(!stderr.contains("telemetry view"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_address_for_the_view_that_cannot_be_bound_refuses_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let hello = guest("http-hello");
+    let finished = wasmlens_test_support::run_to_end(
+        BIN,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ui-listen",
+            &address,
+            hello.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_ne!(finished.code, Some(0));
+    assert!(
+        finished
+            .stderr
+            .contains(&format!("cannot serve the telemetry view on {address}")),
+        "{}",
+        finished.stderr
+    );
+}
