@@ -2,8 +2,9 @@
 # Installs what building and testing wasmlens needs, idempotently: a Rust toolchain must
 # already be there (rustup, 1.95 or later); this adds wasm-tools, which checks that the
 # committed test guests match their sources, Prometheus's promtool (Debian's
-# `prometheus` package), which lints what wasmlens serves to Prometheus, and
-# redis-server (Debian's `redis-server`), which the key-value tests start on loopback.
+# `prometheus` package), which lints what wasmlens serves to Prometheus,
+# redis-server (Debian's `redis-server`), which the key-value tests start on loopback,
+# and Debian's `chromium`, in which the view's tests load its page headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ fi
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)"
   export DEBIAN_FRONTEND=noninteractive
