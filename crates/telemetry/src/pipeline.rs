@@ -13,7 +13,9 @@ use crate::exporters::{
     span_batch_config, span_exporter, user_set,
 };
 use crate::instruments::Instruments;
-use crate::recorder::{Recorder, RecordingLogProcessor, RecordingSpanProcessor};
+use crate::recorder::{
+    Recorder, RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
+};
 use crate::tls::TlsMaterial;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
@@ -67,22 +69,23 @@ impl Telemetry {
             health: Vec::new(),
         };
         let resource = crate::resource::build(|name| std::env::var(name).ok());
-        // Metrics first: the other signals' exports are counted on the meter.
-        let (meter_provider, prometheus_addr) =
-            build_meter_provider(&mut config, resource.clone(), &mut setup)?;
-        let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
-        setup.meter = Some(meter.clone());
         let recorder = config
             .recording
             .map(|budget| Arc::new(Recorder::new(budget, &resource)));
+        // Metrics first: the other signals' exports are counted on the meter.
+        let (meter_provider, prometheus_addr) =
+            build_meter_provider(&mut config, resource.clone(), &mut setup, recorder.as_ref())?;
+        let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
+        setup.meter = Some(meter.clone());
         let tracer_provider =
             build_tracer_provider(&mut config, resource.clone(), &mut setup, recorder.as_ref());
         let logger_provider = (!config.logs.is_empty() || recorder.is_some())
             .then(|| build_logger_provider(&mut config, resource, &mut setup, recorder.as_ref()));
 
-        let metrics_enabled = !config.metrics.is_empty();
+        let metrics_enabled = !config.metrics.is_empty() || recorder.is_some();
+        // The machine's own metrics go to exporters; the view shows the workload's.
         #[cfg(target_os = "linux")]
-        if metrics_enabled {
+        if !config.metrics.is_empty() {
             crate::host_metrics::register(&meter);
         }
         let instruments = Instruments::new(&meter, metrics_enabled);
@@ -173,9 +176,9 @@ impl Telemetry {
         &self.propagator
     }
 
-    /// Whether metrics are exported anywhere.
+    /// Whether metrics are exported or recorded anywhere.
     pub fn metrics_enabled(&self) -> bool {
-        !self.config.metrics.is_empty()
+        !self.config.metrics.is_empty() || self.recorder.is_some()
     }
 
     /// Whether spans are exported or recorded anywhere: when not, callers skip building
@@ -212,7 +215,7 @@ impl Telemetry {
                         }
                     })
                     .collect();
-                if self.recorder.is_some() && signal != Signal::Metrics {
+                if self.recorder.is_some() {
                     targets.push("the view (in memory)".to_owned());
                 }
                 let targets = if targets.is_empty() {
@@ -399,9 +402,17 @@ fn build_meter_provider(
     config: &mut TelemetryConfig,
     resource: Resource,
     setup: &mut ExportSetup,
+    recorder: Option<&Arc<Recorder>>,
 ) -> anyhow::Result<(SdkMeterProvider, Option<std::net::SocketAddr>)> {
     let console = config.console_format;
     let mut builder = SdkMeterProvider::builder().with_resource(resource);
+    if let Some(recorder) = recorder {
+        let exporter = RecordingMetricExporter(recorder.clone());
+        let reader = PeriodicReader::builder(exporter)
+            .with_interval(crate::recorder::INTERVAL)
+            .build();
+        builder = builder.with_reader(reader);
+    }
     if config.histogram_aggregation == HistogramAggregation::Base2Exponential {
         builder = builder.with_view(|instrument: &Instrument| {
             (instrument.kind() == InstrumentKind::Histogram).then(|| {

@@ -1,5 +1,6 @@
 //! The recorder's place in the pipeline: a span processor and a log processor beside the
-//! exporters', seeing the same spans and records.
+//! exporters', seeing the same spans and records, and a metric exporter on a reader of
+//! its own (the exporters' readers collect far less often than a live view needs).
 
 use super::Recorder;
 use super::view::LogView;
@@ -52,5 +53,32 @@ impl LogProcessor for RecordingLogProcessor {
 
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
+    }
+}
+
+/// Takes what the view's periodic reader collects.
+pub(crate) struct RecordingMetricExporter(pub Arc<Recorder>);
+
+impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for RecordingMetricExporter {
+    async fn export(
+        &self,
+        metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> OTelSdkResult {
+        self.0.metrics().ingest(metrics);
+        Ok(())
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    /// Cumulative: an up-down counter then arrives as its level, and the store works out
+    /// what each interval added to the rest.
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
     }
 }

@@ -142,3 +142,124 @@ fn within_its_bound_failed_traces_outlive_ordinary_ones() {
     assert!(fed.recorder.trace(last).is_some(), "the newest is kept");
     assert!(memory.log_bytes <= memory.budget_bytes / 4, "{memory:?}");
 }
+
+/// A meter whose collections the recorder takes, as the pipeline's view reader does; each
+/// `collect` is one collection (the interval is far away).
+struct Metered {
+    recorder: Arc<Recorder>,
+    provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+}
+
+fn metered(budget: usize) -> Metered {
+    let recorder = Arc::new(Recorder::new(
+        budget,
+        &opentelemetry_sdk::Resource::builder().build(),
+    ));
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(RecordingMetricExporter(
+        recorder.clone(),
+    ))
+    .with_interval(std::time::Duration::from_secs(3600))
+    .build();
+    let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(reader)
+        .build();
+    Metered { recorder, provider }
+}
+
+impl Metered {
+    fn collect(&self) {
+        self.provider.force_flush().unwrap();
+    }
+}
+
+#[test]
+fn the_overview_turns_cumulative_collections_into_rates_errors_and_percentiles() {
+    use crate::names::{attr, metric};
+    use opentelemetry::metrics::MeterProvider as _;
+    let metered = metered(64 << 20);
+    let meter = metered.provider.meter("wasmlens");
+    let instruments = crate::instruments::Instruments::new(&meter, true);
+    let request = |status: i64, seconds: f64| {
+        let attrs = [
+            KeyValue::new(attr::HTTP_ROUTE, "/api"),
+            KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, status),
+        ];
+        instruments
+            .http_server_request_duration
+            .record(seconds, &attrs);
+    };
+    // 90 fast good requests and 10 slow failures, in one collection.
+    (0..90).for_each(|_| request(200, 0.002));
+    (0..10).for_each(|_| request(500, 0.8));
+    let invoked = [KeyValue::new(attr::COMPONENT_ID, "api")];
+    instruments.component_invocations.add(100, &invoked);
+    let fueled = [KeyValue::new(attr::WASMTIME_COMPONENT_ID, "api")];
+    instruments.fuel_consumed.add(5_000, &fueled);
+    metered.collect();
+    // A second collection with nothing new adds nothing to its point.
+    metered.collect();
+
+    let overview = metered.recorder.overview(0);
+    assert_eq!(overview.resolution_s, 1);
+    let route = &overview.routes[0];
+    assert_eq!(route.route, "/api");
+    let last = overview.times.len() - 1;
+    let point = (0..=last)
+        .rev()
+        .find(|&i| route.requests_per_s[i] > 0.0)
+        .expect("a point with the requests");
+    assert_eq!(route.requests_per_s[..=point].iter().sum::<f64>(), 100.0);
+    assert_eq!(route.error_rate[point], Some(0.1));
+    let p50 = route.p50_ms[point].unwrap();
+    let p99 = route.p99_ms[point].unwrap();
+    assert!(p50 > 0.0 && p50 <= 5.0, "p50 {p50} ms in the 2 ms bucket");
+    assert!(
+        (500.0..=1000.0).contains(&p99),
+        "p99 {p99} ms among the slow ones"
+    );
+    let component = &overview.components[0];
+    assert_eq!(component.component, "api");
+    assert_eq!(component.fuel_per_invocation[point], Some(50.0));
+
+    let series = metered
+        .recorder
+        .metric_series(Some(metric::COMPONENT_INVOCATIONS), 2);
+    let total: f64 = series[0].points.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 100.0, "by the minute too: {series:?}");
+}
+
+#[test]
+fn metric_streams_beyond_the_bound_are_refused_and_counted() {
+    use opentelemetry::metrics::MeterProvider as _;
+    // An eighth of 1 MiB holds a few counter streams, not a hundred.
+    let metered = metered(1 << 20);
+    let counter = metered.provider.meter("test").u64_counter("many").build();
+    for i in 0..100 {
+        counter.add(1, &[KeyValue::new("i", i)]);
+    }
+    metered.collect();
+    let memory = metered.recorder.memory();
+    assert!(
+        memory.metric_streams > 0 && memory.metric_streams < 100,
+        "{memory:?}"
+    );
+    assert_eq!(
+        memory.metric_streams as u64 + memory.metric_streams_refused,
+        100
+    );
+    assert!(memory.metric_bytes <= (1 << 20) / 8, "{memory:?}");
+}
+
+#[test]
+fn quantiles_interpolate_within_their_bucket() {
+    let bounds = [1.0, 2.0, 4.0];
+    // 10 in (0,1], 10 in (1,2], none in (2,4], 1 above 4.
+    let buckets = [10, 10, 0, 1];
+    assert_eq!(overview::quantile(&bounds, &buckets, 21, 0.0), Some(0.0));
+    assert_eq!(
+        overview::quantile(&bounds, &buckets, 21, 10.5 / 21.0),
+        Some(1.05)
+    );
+    assert_eq!(overview::quantile(&bounds, &buckets, 21, 1.0), Some(4.0));
+    assert_eq!(overview::quantile(&bounds, &buckets, 0, 0.5), None);
+}

@@ -87,9 +87,14 @@ pub struct MemoryView {
     pub traces: usize,
     pub log_bytes: usize,
     pub logs: usize,
+    pub metric_bytes: usize,
+    /// Metric streams (a metric and one set of attributes) kept.
+    pub metric_streams: usize,
+    /// Streams not kept for want of room.
+    pub metric_streams_refused: u64,
 }
 
-fn unix_nanos(time: SystemTime) -> u64 {
+pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
