@@ -45,13 +45,26 @@ fn emit(
     match severity {
         // The caller reports a workload's failure itself, as the error it returns.
         _ if name == event::WORKLOAD_FAILED => {}
-        Severity::Error => tracing::error!(target: TARGET, "{message}"),
+        // A person reading the console gets the failure's trace in the view.
+        Severity::Error => match trace_link(telemetry, &span) {
+            Some(link) => tracing::error!(target: TARGET, "{message} (trace: {link})"),
+            None => tracing::error!(target: TARGET, "{message}"),
+        },
         Severity::Warn => tracing::warn!(target: TARGET, "{message}"),
         _ => tracing::info!(target: TARGET, "{message}"),
     }
     if span.is_recording() {
         span.add_event(name, attrs);
     }
+}
+
+/// Where the view shows the trace of `span`, if the view is served and records it.
+fn trace_link(telemetry: &Telemetry, span: &opentelemetry::trace::SpanRef<'_>) -> Option<String> {
+    let context = span.span_context();
+    if !context.is_sampled() {
+        return None;
+    }
+    telemetry.recorder()?.trace_link(context.trace_id())
 }
 
 fn any_value(value: &Value) -> AnyValue {

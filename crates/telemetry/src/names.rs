@@ -242,3 +242,9 @@ pub mod outcome {
     pub const OK: &str = "ok";
     pub const ERROR: &str = "error";
 }
+
+/// `http.route` of the requests a component serving the path prefix `prefix` answers:
+/// `/api/*` for `/api` (or `/api/`), `/*` for `/`.
+pub fn http_route(prefix: &str) -> String {
+    format!("{}/*", prefix.trim_end_matches('/'))
+}

@@ -8,6 +8,7 @@
 
 mod lifecycle;
 pub mod manifest;
+mod shown;
 mod spec;
 mod workload;
 

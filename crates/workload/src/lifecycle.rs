@@ -112,6 +112,9 @@ impl Lifecycle {
             ],
         );
         cx.span().end();
+        if let Some(recorder) = self.telemetry.recorder() {
+            recorder.workload_state(&self.id, to.as_str());
+        }
         self.state = to;
     }
 

@@ -120,6 +120,10 @@ impl Workload {
             spec.trigger_type(),
             &parent,
         );
+        if let Some(recorder) = telemetry.recorder() {
+            let pending = lifecycle.state().as_str();
+            recorder.describe_workload(crate::shown::workload_view(&spec, pending));
+        }
         lifecycle.starting();
         match load_components(&telemetry, &spec, lifecycle.context()).await {
             Ok((host, server, commands)) => Ok(Workload {

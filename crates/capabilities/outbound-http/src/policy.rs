@@ -91,6 +91,16 @@ pub struct OutboundPolicy {
 }
 
 impl OutboundPolicy {
+    /// The hosts a guest may call.
+    pub fn allowed(&self) -> &[HostPattern] {
+        &self.allowed
+    }
+
+    /// The hosts that get the trace context; `None`: every allowed host.
+    pub fn propagated_to(&self) -> Option<&[HostPattern]> {
+        self.propagate_to.as_deref()
+    }
+
     /// `allowed` empty denies every outgoing request; `propagate_to` `None` propagates to
     /// every allowed host.
     pub fn new(allowed: Vec<HostPattern>, propagate_to: Option<Vec<HostPattern>>) -> Self {

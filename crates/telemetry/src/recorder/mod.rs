@@ -1,21 +1,29 @@
-//! What the built-in telemetry view shows: recent traces and log records, kept in memory
-//! within a size, fed by the same pipeline the exporters are (a span processor and a log
-//! processor beside theirs), so nothing is recorded twice and the view works with no
-//! exporter at all.
+//! What the built-in telemetry view shows: recent traces, log records and metric time
+//! series, kept in memory within a size, fed by the same pipeline the exporters are (a
+//! span processor, a log processor and a metric reader beside theirs, on the same
+//! instruments), so the view works with no exporter at all.
 //!
 //! Failed and slow traces are kept longer than ordinary ones: when the traces' share of
 //! the memory is used up, the oldest ordinary trace goes first, and a failed or slow one
 //! only when no ordinary one is left.
 
 mod logs;
+mod metrics;
+mod overview;
 mod processors;
 mod traces;
 mod view;
+mod workload;
 
 pub use logs::LogFilter;
-pub(crate) use processors::{RecordingLogProcessor, RecordingSpanProcessor};
+pub use metrics::{INTERVAL, MetricSeries, RESOLUTIONS};
+pub use overview::{ComponentSeries, Overview, RouteSeries};
+pub(crate) use processors::{
+    RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
+};
 pub use traces::{SLOW, TraceFilter};
 pub use view::{LogView, MemoryView, SpanView, TraceSummary, TraceView};
+pub use workload::{ComponentView, LimitsView, WorkloadView};
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -25,25 +33,32 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// and log records on a laptop.
 pub const DEFAULT_MEMORY: usize = 64 << 20;
 
-/// Recent traces and log records.
+/// Recent traces, log records and metrics, and the workloads they came from.
 pub struct Recorder {
     traces: Mutex<traces::TraceStore>,
     logs: Mutex<logs::LogStore>,
+    metrics: Mutex<metrics::MetricStore>,
+    workloads: Mutex<Vec<WorkloadView>>,
     /// The resource, for a trace downloaded as OTLP JSON.
     resource: ResourceAttributesWithSchema,
     budget: usize,
+    /// The view's address (`http://127.0.0.1:8081`), once it is served.
+    served_at: std::sync::OnceLock<String>,
 }
 
 impl Recorder {
-    /// Keeps at most about `budget` bytes: three quarters for traces, the rest for log
-    /// records.
+    /// Keeps at most about `budget` bytes: five eighths for traces, a quarter for log
+    /// records, an eighth for metrics.
     pub(crate) fn new(budget: usize, resource: &opentelemetry_sdk::Resource) -> Self {
-        let for_traces = budget / 4 * 3;
+        let (for_traces, for_metrics) = (budget / 8 * 5, budget / 8);
         Recorder {
             traces: Mutex::new(traces::TraceStore::new(for_traces)),
-            logs: Mutex::new(logs::LogStore::new(budget - for_traces)),
+            logs: Mutex::new(logs::LogStore::new(budget - for_traces - for_metrics)),
+            metrics: Mutex::new(metrics::MetricStore::new(for_metrics)),
+            workloads: Mutex::new(Vec::new()),
             resource: resource.into(),
             budget,
+            served_at: std::sync::OnceLock::new(),
         }
     }
 
@@ -53,6 +68,58 @@ impl Recorder {
 
     fn logs(&self) -> MutexGuard<'_, logs::LogStore> {
         self.logs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn metrics(&self) -> MutexGuard<'_, metrics::MetricStore> {
+        self.metrics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn workloads(&self) -> MutexGuard<'_, Vec<WorkloadView>> {
+        self.workloads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Says where the view is served, for the links the host's log lines carry.
+    pub fn served_at(&self, base: String) {
+        let _ = self.served_at.set(base);
+    }
+
+    /// The view's page of a trace, once the view is served.
+    pub fn trace_link(&self, id: TraceId) -> Option<String> {
+        Some(format!("{}/traces/{id}", self.served_at.get()?))
+    }
+
+    /// Shows a workload (replacing what was shown of one with its id).
+    pub fn describe_workload(&self, workload: WorkloadView) {
+        let mut workloads = self.workloads();
+        workloads.retain(|w| w.id != workload.id);
+        workloads.push(workload);
+    }
+
+    /// A workload's new state.
+    pub fn workload_state(&self, id: &str, state: &str) {
+        if let Some(workload) = self.workloads().iter_mut().find(|w| w.id == id) {
+            workload.state = state.to_owned();
+            workload.state_since_unix_nano = view::unix_nanos(std::time::SystemTime::now());
+        }
+    }
+
+    /// The workloads described, as they are now.
+    pub fn workload_list(&self) -> Vec<WorkloadView> {
+        self.workloads().clone()
+    }
+
+    /// The time series of metric `name` (of every metric without one) at `resolution`,
+    /// an index into [`RESOLUTIONS`].
+    pub fn metric_series(&self, name: Option<&str>, resolution: usize) -> Vec<MetricSeries> {
+        self.metrics().series(name, resolution)
+    }
+
+    /// The overview's plots at `resolution`, an index into [`RESOLUTIONS`].
+    pub fn overview(&self, resolution: usize) -> Overview {
+        let workloads = self.workload_list();
+        overview::overview(&self.metrics(), &workloads, resolution)
     }
 
     /// The finished traces that pass `filter`, newest first, at most `limit`.
@@ -96,12 +163,16 @@ impl Recorder {
     pub fn memory(&self) -> MemoryView {
         let traces = self.traces();
         let logs = self.logs();
+        let metrics = self.metrics();
         MemoryView {
             budget_bytes: self.budget,
             trace_bytes: traces.bytes(),
             traces: traces.len(),
             log_bytes: logs.bytes(),
             logs: logs.len(),
+            metric_bytes: metrics.bytes(),
+            metric_streams: metrics.len(),
+            metric_streams_refused: metrics.refused(),
         }
     }
 }

@@ -86,7 +86,7 @@ impl Handler {
                     "" => "/".to_owned(),
                     trimmed => trimmed.to_owned(),
                 };
-                let template = format!("{}/*", prefix.trim_end_matches('/'));
+                let template = wasmlens_telemetry::names::http_route(&prefix);
                 // Shared, not copied: cloning it per request costs a reference count.
                 let template = opentelemetry::StringValue::from(Arc::<str>::from(template));
                 Routed {
