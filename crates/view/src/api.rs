@@ -6,7 +6,7 @@ use http_body_util::Full;
 use opentelemetry::trace::TraceId;
 use serde::Serialize;
 use std::time::Duration;
-use wasmlens_telemetry::recorder::{LogFilter, Recorder, TraceFilter};
+use wasmlens_telemetry::recorder::{LogFilter, RESOLUTIONS, Recorder, TraceFilter};
 
 /// How many items a listing returns when the query does not say.
 const DEFAULT_LIMIT: usize = 100;
@@ -27,6 +27,11 @@ pub(crate) fn answer<B>(recorder: &Recorder, request: &Request<B>) -> Answer {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".to_owned());
     }
     let path = request.uri().path();
+    if !path.starts_with("/api/")
+        && let Some(page) = crate::page::answer(path)
+    {
+        return page;
+    }
     let query = Query::parse(request.uri().query());
     let answered = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "api", "traces"] => traces(recorder, &query),
@@ -38,10 +43,18 @@ pub(crate) fn answer<B>(recorder: &Recorder, request: &Request<B>) -> Answer {
             Ok(download(body, &format!("trace-{id}.otlp.json")))
         }),
         ["", "api", "logs"] => logs(recorder, &query),
+        ["", "api", "overview"] => resolution(&query).map(|r| json(&recorder.overview(r))),
+        ["", "api", "metrics"] => resolution(&query).map(|r| {
+            let name = query.get("name");
+            json(&recorder.metric_series(name.as_deref(), r))
+        }),
+        ["", "api", "workloads"] => Ok(json(&recorder.workload_list())),
         ["", "api", "memory"] => Ok(json(&recorder.memory())),
         _ => Err(Refusal(
             StatusCode::NOT_FOUND,
-            format!("no {path:?} here: the API is at /api/traces, /api/logs and /api/memory\n"),
+            format!(
+                "no {path:?} here: the API is at /api/traces, /api/logs, /api/overview, /api/metrics, /api/workloads and /api/memory\n"
+            ),
         )),
     };
     answered.unwrap_or_else(Refusal::into_answer)
@@ -68,6 +81,36 @@ fn logs(recorder: &Recorder, query: &Query) -> Result<Answer, Refusal> {
     };
     let limit = query.number("limit")?.unwrap_or(DEFAULT_LIMIT);
     Ok(json(&recorder.log_list(&filter, limit)))
+}
+
+/// `resolution=1s|10s|1m` (1s when absent), as an index into the recorder's resolutions.
+fn resolution(query: &Query) -> Result<usize, Refusal> {
+    let Some(asked) = query.get("resolution") else {
+        return Ok(0);
+    };
+    RESOLUTIONS
+        .iter()
+        .position(|&(seconds, _)| resolution_name(seconds) == asked)
+        .ok_or_else(|| {
+            let known: Vec<String> = RESOLUTIONS
+                .iter()
+                .map(|&(seconds, _)| resolution_name(seconds))
+                .collect();
+            Refusal(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "resolution={asked:?}: expected one of {}\n",
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
+fn resolution_name(seconds: u64) -> String {
+    match seconds {
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 fn trace_id(hex: &str) -> Result<TraceId, Refusal> {

@@ -1,5 +1,7 @@
-//! The built-in telemetry view: what the pipeline's recorder keeps (recent traces and log
-//! records), served over HTTP as a JSON API, on loopback unless told otherwise.
+//! The built-in telemetry view: what the pipeline's recorder keeps (recent traces, log
+//! records and metric time series), served over HTTP as a page (`/`, `/traces`,
+//! `/traces/{trace_id}`, `/logs`, `/workload`) and the JSON API behind it, on loopback
+//! unless told otherwise.
 //!
 //! | path | answers |
 //! |---|---|
@@ -7,14 +9,21 @@
 //! | `GET /api/traces/{trace_id}` | one trace: its summary, spans and log records ([`TraceView`]) |
 //! | `GET /api/traces/{trace_id}/otlp.json` | the trace as an OTLP/JSON export request, as a download |
 //! | `GET /api/logs?component=&min_severity=&trace_id=&after=&limit=` | log records, newest first ([`LogView`]) |
+//! | `GET /api/overview?resolution=1s\|10s\|1m` | per route and component, plots over the last 5 minutes or hour ([`Overview`]) |
+//! | `GET /api/metrics?name=&resolution=` | every metric stream's points ([`MetricSeries`]) |
+//! | `GET /api/workloads` | the workloads: components, routes, limits, grants, state ([`WorkloadView`]) |
 //! | `GET /api/memory` | what the recorder holds against its bound ([`MemoryView`]) |
 //!
 //! [`TraceSummary`]: wasmlens_telemetry::recorder::TraceSummary
 //! [`TraceView`]: wasmlens_telemetry::recorder::TraceView
 //! [`LogView`]: wasmlens_telemetry::recorder::LogView
 //! [`MemoryView`]: wasmlens_telemetry::recorder::MemoryView
+//! [`Overview`]: wasmlens_telemetry::recorder::Overview
+//! [`MetricSeries`]: wasmlens_telemetry::recorder::MetricSeries
+//! [`WorkloadView`]: wasmlens_telemetry::recorder::WorkloadView
 
 mod api;
+mod page;
 
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;

@@ -36,8 +36,9 @@ impl ViewArgs {
         match tokio::net::TcpListener::bind(&self.ui_listen).await {
             Ok(listener) => {
                 let addr = wasmlens_view::serve(listener, Arc::clone(recorder));
+                recorder.served_at(format!("http://{addr}"));
                 tracing::info!(
-                    "telemetry view: http://{addr}/api/traces (recent traces and logs, up to {} in memory)",
+                    "telemetry view: http://{addr}/ (recent traces, metrics and logs, up to {} in memory)",
                     Bytes(self.ui_memory)
                 );
                 Ok(())

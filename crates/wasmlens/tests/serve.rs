@@ -493,7 +493,7 @@ async fn a_bad_otel_variable_is_reported_once_and_the_default_used() {
     );
     assert!(
         stderr.contains(
-            "traces -> the view (in memory); metrics -> none; logs -> the view (in memory)"
+            "traces -> the view (in memory); metrics -> the view (in memory); logs -> the view (in memory)"
         ),
         "{stderr}"
     );

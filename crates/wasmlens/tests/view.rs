@@ -15,7 +15,7 @@ async fn view_url(server: &mut Wasmlens) -> String {
     let line = server.wait_for_stderr("telemetry view: ", WAIT).await;
     let url = line.split("telemetry view: ").nth(1).unwrap();
     let url = url.split_whitespace().next().unwrap();
-    url.trim_end_matches("/api/traces").to_owned()
+    url.trim_end_matches('/').to_owned()
 }
 
 async fn get_json(url: &str) -> Value {
@@ -86,6 +86,11 @@ async fn the_view_lists_the_requests_traces_and_logs_with_no_exporter() {
         "the guest's lines and the failure, in the trace: {logs:#?}"
     );
 
+    // The console's line for the failure links to it.
+    let link = format!("(trace: {view}/traces/{id})");
+    let line = server.wait_for_stderr(&link, WAIT).await;
+    assert!(line.contains("failed (ComponentTrap)"), "{line}");
+
     // The same trace as OTLP/JSON, for another tool.
     let (status, headers, body) = http_get(&format!("{view}/api/traces/{id}/otlp.json"), &[]).await;
     assert_eq!(status, 200);
@@ -124,6 +129,82 @@ async fn the_view_lists_the_requests_traces_and_logs_with_no_exporter() {
     let (status, _, _) = http_get(&format!("{view}/api/traces/{unknown}"), &[]).await;
     assert_eq!(status, 404);
 
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_overview_plots_each_route_and_component_against_its_limits() {
+    let misbehave = guest("http-misbehave");
+    let args = ["--fuel", "5000000", "--max-memory", "8MiB"];
+    let args = [&args[..], &[misbehave.to_str().unwrap()]].concat();
+    let mut server = Wasmlens::serve(BIN, &args, &[]).await;
+    let view = view_url(&mut server).await;
+    for path in ["/ok", "/ok", "/ok", "/loop"] {
+        http_get(&server.url(path), &[]).await;
+    }
+
+    // Collected within a second or two of the requests.
+    let overview = wait_for_json(&format!("{view}/api/overview"), |v| {
+        let requests = &v["routes"][0]["requests_per_s"];
+        let total: f64 = requests
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .sum();
+        total >= 4.0
+    })
+    .await;
+    let route = &overview["routes"][0];
+    assert_eq!(route["route"], "/*");
+    assert_eq!(route["component"], "http-misbehave");
+    let some = |series: &Value| {
+        series
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .any(|v| v > 0.0)
+    };
+    assert!(
+        some(&route["error_rate"]),
+        "the loop ran out of fuel: {route:#}"
+    );
+    assert!(some(&route["p99_ms"]), "{route:#}");
+    let component = &overview["components"][0];
+    assert_eq!(component["component"], "http-misbehave");
+    assert_eq!(component["fuel_limit"], 5_000_000);
+    assert_eq!(component["memory_limit_bytes"], 8 << 20);
+    assert!(some(&component["fuel_per_invocation"]), "{component:#}");
+    assert!(some(&component["memory_peak_bytes"]), "{component:#}");
+    assert!(some(&component["instantiation_ms"]), "{component:#}");
+    let times = overview["times"].as_array().unwrap();
+    assert_eq!(times.len(), 300, "five minutes by the second");
+    let hour = get_json(&format!("{view}/api/overview?resolution=1m")).await;
+    assert_eq!(hour["resolution_s"], 60);
+    let (status, _, body) = http_get(&format!("{view}/api/overview?resolution=2s"), &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "resolution=\"2s\": expected one of 1s, 10s, 1m\n")
+    );
+
+    // The raw streams behind it.
+    let fuel = get_json(&format!("{view}/api/metrics?name=wasmtime.fuel.consumed")).await;
+    assert_eq!(fuel[0]["shape"], "total", "{fuel:#}");
+    assert_eq!(
+        fuel[0]["attributes"]["wasmtime.component.id"],
+        "http-misbehave"
+    );
+
+    // The workload: its component, route, limits, grants and state.
+    let workloads = get_json(&format!("{view}/api/workloads")).await;
+    let workload = &workloads[0];
+    assert_eq!(workload["state"], "running", "{workload:#}");
+    let component = &workload["components"][0];
+    assert_eq!(component["route"], "/");
+    assert_eq!(component["limits"]["fuel"], 5_000_000);
+    assert_eq!(component["grants"][0], "outgoing HTTP: none");
     let (status, stderr) = server.terminate().await;
     assert!(status.success(), "{stderr}");
 }
