@@ -189,6 +189,9 @@ impl LogView {
             .iter()
             .map(|(k, v)| k.len() + v.len() + 64)
             .sum();
-        std::mem::size_of::<Self>() + self.body.len() + self.severity_text.len() + strings + 96
+        let bytes =
+            std::mem::size_of::<Self>() + self.body.len() + self.severity_text.len() + strings + 96;
+        // A quarter more for what the allocator rounds each allocation up to.
+        bytes + bytes / 4
     }
 }
