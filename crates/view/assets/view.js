@@ -104,12 +104,13 @@ function plot(title, times, series, opts = {}) {
   }
   // The newest complete point: the last one is still filling.
   const latest = (s) => s.values.slice(0, -1).reverse().find((v) => v !== null && v !== undefined);
+  const shown = (v) => (v === null || v === undefined ? "–" : (opts.format || number)(v));
   const legend = series.length > 1
-    ? h("span", { class: "legend" }, series.map((s) => h("span", { style: { color: s.color } }, `${s.name} ${number(latest(s) ?? null)}`)))
-    : h("b", {}, `${number(latest(series[0]) ?? null)}${opts.unit || ""}`);
+    ? h("span", { class: "legend" }, series.map((s) => h("span", { style: { color: s.color } }, `${s.name} ${shown(latest(s))}`)))
+    : h("b", {}, `${shown(latest(series[0]))}${opts.unit || ""}`);
   const points = values.filter((v) => v > 0).length;
   return h("div", { class: "plot", "data-test": "plot", "data-title": title, "data-points": points },
-    h("div", { class: "title" }, h("span", {}, title, opts.limit ? ` (limit ${number(opts.limit)})` : ""), legend),
+    h("div", { class: "title" }, h("span", {}, title, opts.limit ? ` (limit ${shown(opts.limit)})` : ""), legend),
     chart);
 }
 
@@ -140,7 +141,7 @@ async function overview() {
         plot("instances active", t, [{ name: "instances", color: "#7b5bd6", values: c.instances_active }]),
         plot("instantiation (ms)", t, [{ name: "ms", color: "#1a9aa0", values: c.instantiation_ms }], { unit: " ms" }),
         plot("fuel per invocation", t, [{ name: "fuel", color: "#c98a1a", values: c.fuel_per_invocation }], { limit: c.fuel_limit }),
-        plot("memory peak (bytes)", t, [{ name: "bytes", color: "#2d8a4e", values: c.memory_peak_bytes }], { limit: c.memory_limit_bytes }))));
+        plot("memory peak", t, [{ name: "bytes", color: "#2d8a4e", values: c.memory_peak_bytes }], { limit: c.memory_limit_bytes, format: bytes }))));
     const names = workloads.map((w) => `${w.name} (${w.state})`).join(", ");
     const empty = routes.length + components.length === 0
       ? h("p", { class: "muted" }, "Nothing measured yet: send the workload a request, and it shows here within a second or two.")

@@ -210,6 +210,47 @@ async fn the_overview_plots_each_route_and_component_against_its_limits() {
 }
 
 #[tokio::test]
+async fn a_guests_own_spans_and_log_records_land_in_its_trace() {
+    let otel = guest("http-otel");
+    let mut server = Wasmlens::serve(BIN, &[otel.to_str().unwrap()], &[]).await;
+    let view = view_url(&mut server).await;
+    http_get(&server.url("/"), &[]).await;
+
+    let list = wait_for_json(&format!("{view}/api/traces?route=/*"), |v| {
+        v.as_array().is_some_and(|list| !list.is_empty())
+    })
+    .await;
+    let id = list[0]["trace_id"].as_str().unwrap().to_owned();
+    let trace = wait_for_json(&format!("{view}/api/traces/{id}"), |t| {
+        t["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "guest-work")
+    })
+    .await;
+    let spans = trace["spans"].as_array().unwrap();
+    let guest_span = spans.iter().find(|s| s["name"] == "guest-work").unwrap();
+    assert_ne!(
+        guest_span["scope"], "wasmlens",
+        "the guest's own scope: {guest_span:#}"
+    );
+    let parent = spans
+        .iter()
+        .find(|s| s["span_id"] == guest_span["parent_span_id"])
+        .unwrap_or_else(|| panic!("its parent is in the trace: {trace:#}"));
+    assert_eq!(parent["name"], "ComponentInvocation");
+    let logs = trace["logs"].as_array().unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l["body"] == "guest says hi" && l["severity_number"] == 13),
+        "{logs:#?}"
+    );
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test]
 async fn the_view_is_off_with_ui_listen_none_or_the_sdk_disabled() {
     let hello = guest("http-hello");
     let args = ["--ui-listen", "none", hello.to_str().unwrap()];
