@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """wasmlens against `wasmtime serve` 48.0.2, on one machine, in one run.
 
-Contenders, alternated A B C / B C A / C A B round after round so that drift hits all alike:
+Contenders, alternated A B C D / B C D A / C D A B / D A B C round after round so that
+drift hits all alike:
   A  wasmtime serve 48.0.2 (no telemetry)
   B  wasmlens serve, telemetry off (OTEL_SDK_DISABLED=true)
   C  wasmlens serve, full telemetry: traces sampled 100 %, metrics and logs, exported with
      the defaults wasmlens ships (OTLP http/protobuf) to a sink on loopback that answers at
-     once and decodes nothing while the load runs
+     once and decodes nothing while the load runs; the built-in view on, as by default
+  D  wasmlens serve with its defaults: no exporter, the built-in view on (recording every
+     trace, log record and metric in memory)
 
 For each guest: requests/s (median of the rounds), p50 and p99 latency, errors, RSS idle
 and under load, spans exported against requests served (C), instantiation time per
-request (C, from its own metric), and instructions per request under callgrind (B and C).
+request (C, from its own metric), and instructions per request under callgrind (B, C, D).
 Then `wasmlens run` against `wasmtime run` wall time for the command guest. Writes
 BENCHMARKS.md. Run it through scripts/bench.sh, which installs what it needs.
 """
@@ -43,6 +46,7 @@ GUESTS = {
 WASMTIME_FLAGS = {"http-kv.wasm": ["-S", "keyvalue"]}
 COMMAND = ROOT / "guests/components/command.wasm"
 SINK_PORT = 14318
+KEYS = "ABCD"
 # Spans per request (HttpRequest, HttpResponse, ComponentInstantiation, ComponentInvocation)
 # and per process (WorkloadStart with the ComponentInstantiation that checks the component
 # starts, four WorkloadStateChange, WorkloadStop).
@@ -104,12 +108,17 @@ class Contender:
         if self.key == "A":
             flags = WASMTIME_FLAGS.get(self.guest.name, [])
             return [str(WASMTIME), "serve", "--addr", listen, *flags, str(self.guest)], env
+        flags = []
         if self.key == "B":
             env["OTEL_SDK_DISABLED"] = "true"
         else:
+            # The view on, as by default, on an address of its own: the default one taken
+            # would only cost the view (and so not measure it).
+            flags = ["--ui-listen", f"127.0.0.1:{free_port()}"]
+        if self.key == "C":
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{SINK_PORT}"
             env["OTEL_TRACES_SAMPLER"] = "always_on"
-        return [str(self.wasmlens), "serve", "--listen", listen, str(self.guest)], env
+        return [str(self.wasmlens), "serve", "--listen", listen, *flags, str(self.guest)], env
 
     def start(self, port: int, extra: list[str] = ()) -> subprocess.Popen:
         argv, env = self.command(port)
@@ -187,10 +196,10 @@ def scrape(url: str) -> dict[str, float]:
 
 def throughput(guest: pathlib.Path, wasmlens: pathlib.Path, rounds: int, seconds: str,
                connections: int) -> dict:
-    results = {k: [] for k in "ABC"}
-    orders = ["ABC", "BCA", "CAB"]
+    results = {k: [] for k in KEYS}
+    orders = [KEYS[i:] + KEYS[:i] for i in range(len(KEYS))]
     for round_ in range(rounds):
-        for key in orders[round_ % 3]:
+        for key in orders[round_ % len(orders)]:
             contender = Contender(key, wasmlens, guest)
             port = free_port()
             metrics_port = free_port()
@@ -297,7 +306,7 @@ def main() -> int:
             print(f"{name} ({guest.name}): {args.rounds} rounds of {args.duration}", flush=True)
             results = throughput(guest, wasmlens, args.rounds, args.duration, args.connections)
             print(f"{name}: callgrind, {args.callgrind[0]} and {args.callgrind[1]} requests", flush=True)
-            instructions = {k: callgrind(guest, wasmlens, k, *args.callgrind) for k in "BC"}
+            instructions = {k: callgrind(guest, wasmlens, k, *args.callgrind) for k in "BCD"}
             report[name] = (results, instructions)
         print("run: hyperfine", flush=True)
         run = run_vs_wasmtime(wasmlens, args.run_repeats)
@@ -325,7 +334,7 @@ def write_report(report, run, args) -> list[str]:
         "",
         f"Machine: {os.cpu_count()} CPUs ({cpu}), the load generator on the same machine. "
         f"`wrk -t2 -c{args.connections} -d{args.duration} --latency` on loopback after a 1 s warm-up, "
-        f"{args.rounds} rounds, contenders alternated A B C / B C A / C A B; medians of the rounds. "
+        f"{args.rounds} rounds, contenders alternated A B C D / B C D A / C D A B / D A B C; medians of the rounds. "
         "CPU µs/request is the contender's CPU time (user and system, all its threads) during the "
         "load over the requests it served: unlike requests/s, it does not depend on how much of "
         "the machine the contender got.",
@@ -334,20 +343,22 @@ def write_report(report, run, args) -> list[str]:
         "- **B** `wasmlens serve`, telemetry off (`OTEL_SDK_DISABLED=true`)",
         "- **C** `wasmlens serve`, full telemetry: traces sampled 100 % (4 spans a request), metrics "
         "and logs, exported with the shipped defaults (OTLP http/protobuf, batch queues of 65,536) "
-        "to a sink on loopback that answers at once and decodes nothing",
+        "to a sink on loopback that answers at once and decodes nothing; the built-in view on, as by default",
+        "- **D** `wasmlens serve` with its defaults: no exporter, the built-in view on (every trace, "
+        "log record and metric recorded in memory, within the default 64 MiB)",
         "",
     ]
     for name, (results, instructions) in report.items():
-        a, b, c = (median(r["rps"] for r in results[k]) for k in "ABC")
-        p50 = {k: median(r["p50"] for r in results[k]) for k in "ABC"}
-        p99 = {k: median(r["p99"] for r in results[k]) for k in "ABC"}
-        errors = {k: sum(r["errors"] for r in results[k]) for k in "ABC"}
-        idle = {k: median(r["rss_idle"] for r in results[k]) / 1024 for k in "ABC"}
-        load = {k: median(r["rss_load"] for r in results[k]) / 1024 for k in "ABC"}
+        a, b, c, d = (median(r["rps"] for r in results[k]) for k in KEYS)
+        p50 = {k: median(r["p50"] for r in results[k]) for k in KEYS}
+        p99 = {k: median(r["p99"] for r in results[k]) for k in KEYS}
+        errors = {k: sum(r["errors"] for r in results[k]) for k in KEYS}
+        idle = {k: median(r["rss_idle"] for r in results[k]) / 1024 for k in KEYS}
+        load = {k: median(r["rss_load"] for r in results[k]) / 1024 for k in KEYS}
         spans = sum(r["spans"] for r in results["C"])
         expected = sum(r["spans_expected"] for r in results["C"])
         inst = median(r["instantiation_us"] for r in results["C"])
-        cpu = {k: median(r["cpu_us"] for r in results[k]) for k in "ABC"}
+        cpu = {k: median(r["cpu_us"] for r in results[k]) for k in KEYS}
         lines += [
             f"## {name}",
             "",
@@ -355,7 +366,8 @@ def write_report(report, run, args) -> list[str]:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for key, label, rps in (("A", "A wasmtime serve", a), ("B", "B wasmlens, telemetry off", b),
-                                ("C", "C wasmlens, full telemetry", c)):
+                                ("C", "C wasmlens, full telemetry", c),
+                                ("D", "D wasmlens defaults (view on)", d)):
             ins = f"{instructions[key]:,.0f}" if key in instructions else "-"
             lines.append(f"| {label} | {rps:,.0f} | {rps / a:.2f} | {p50[key]:.2f} | {p99[key]:.2f} | "
                          f"{errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | {cpu[key]:.1f} | {ins} |")
@@ -364,6 +376,9 @@ def write_report(report, run, args) -> list[str]:
             f"- full telemetry vs off: {c / b - 1:+.1%} requests/s, "
             f"{instructions['C'] / instructions['B'] - 1:+.1%} instructions/request, "
             f"{cpu['C'] / cpu['B'] - 1:+.1%} CPU time/request",
+            f"- the defaults (view on, no exporter) vs telemetry off: {d / b - 1:+.1%} requests/s, "
+            f"{instructions['D'] / instructions['B'] - 1:+.1%} instructions/request, "
+            f"{cpu['D'] / cpu['B'] - 1:+.1%} CPU time/request",
             f"- telemetry off vs `wasmtime serve`: {cpu['B'] / cpu['A'] - 1:+.1%} CPU time/request",
             f"- spans exported by C over all rounds: {spans:,}, for {expected:,} expected from the "
             f"requests it answered ({spans_for(GUESTS[name])[0]} each, by its `http.requests`, plus "
