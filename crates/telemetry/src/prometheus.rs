@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use prometheus::{Encoder as _, Registry, TextEncoder};
 use std::net::SocketAddr;
 
@@ -18,26 +17,7 @@ pub(crate) fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 
 /// Serves scrapes until the process ends.
 pub(crate) fn serve(listener: tokio::net::TcpListener, registry: Registry) -> SocketAddr {
-    let local = listener
-        .local_addr()
-        .expect("a bound listener has an address");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let registry = registry.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let response = scrape(&registry, &request);
-                async move { Ok::<_, std::convert::Infallible>(response) }
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
-    local
+    crate::local_http::serve(listener, move |request| scrape(&registry, request))
 }
 
 /// Names Prometheus's own lint refuses (`promtool check metrics`: only histograms and

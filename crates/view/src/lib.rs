@@ -25,7 +25,6 @@
 mod api;
 mod page;
 
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -36,27 +35,5 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 
 /// Serves the view on `listener` until the process ends; returns its address.
 pub fn serve(listener: TcpListener, recorder: Arc<Recorder>) -> SocketAddr {
-    let local = listener
-        .local_addr()
-        .expect("a bound listener has an address");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let recorder = recorder.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let response = api::answer(&recorder, &request);
-                async move { Ok::<_, std::convert::Infallible>(response) }
-            });
-            tokio::spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                if let Err(err) = connection.await {
-                    tracing::debug!("telemetry view connection: {err}");
-                }
-            });
-        }
-    });
-    local
+    wasmlens_telemetry::local_http::serve(listener, move |request| api::answer(&recorder, request))
 }

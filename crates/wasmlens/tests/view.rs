@@ -5,7 +5,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::Value;
 use std::time::Duration;
-use wasmlens_test_support::{Wasmlens, guest, http_get};
+use wasmlens_test_support::{OtlpReceiver, Transport, Wasmlens, guest, http_get, workload_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
@@ -248,6 +248,83 @@ async fn a_guests_own_spans_and_log_records_land_in_its_trace() {
     );
     let (status, stderr) = server.terminate().await;
     assert!(status.success(), "{stderr}");
+}
+
+/// `wasmlens up` of two HTTP components, exporting over OTLP too: the view keeps the same
+/// traces the collector gets, and plots each route with the component that serves it.
+#[tokio::test]
+async fn with_an_exporter_and_several_components_the_view_shows_what_the_collector_gets() {
+    let receiver = OtlpReceiver::start().await;
+    let env = receiver.exporter_env(Transport::Grpc);
+    let dir = workload_dir(
+        "view",
+        r#"
+[workload]
+name = "pair"
+
+[[component]]
+id = "hello"
+source = "components/http-hello.wasm"
+route = "/hello"
+
+[[component]]
+id = "bad"
+source = "components/http-misbehave.wasm"
+route = "/bad"
+fuel = 5_000_000
+"#,
+    );
+    let manifest = dir.join("wasmlens.toml");
+    let mut server = Wasmlens::up(BIN, &[manifest.to_str().unwrap()], &env).await;
+    let view = view_url(&mut server).await;
+    for path in ["/hello", "/hello", "/bad/loop"] {
+        http_get(&server.url(path), &[]).await;
+    }
+
+    let exported = receiver.wait_for_spans("HttpRequest", 3, WAIT).await;
+    let failed = exported
+        .iter()
+        .find(|s| s.status_code == 2)
+        .expect("the loop failed");
+    let listed = wait_for_json(&format!("{view}/api/traces?errors=true"), |v| {
+        v.as_array().is_some_and(|list| !list.is_empty())
+    })
+    .await;
+    assert_eq!(
+        listed[0]["trace_id"],
+        failed.trace_id.as_str(),
+        "the same trace in both"
+    );
+    assert_eq!(listed[0]["components"][0], "bad");
+
+    let overview = wait_for_json(&format!("{view}/api/overview"), |v| {
+        v["routes"]
+            .as_array()
+            .is_some_and(|routes| routes.len() == 2)
+    })
+    .await;
+    let route = |name: &str| {
+        let routes = overview["routes"].as_array().unwrap();
+        routes
+            .iter()
+            .find(|r| r["route"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(route("/hello/*")["component"], "hello", "{overview:#}");
+    assert_eq!(route("/bad/*")["component"], "bad", "{overview:#}");
+    let workloads = get_json(&format!("{view}/api/workloads")).await;
+    let components: Vec<_> = workloads[0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].clone(), c["route"].clone()))
+        .collect();
+    assert_eq!(components.len(), 2, "{workloads:#}");
+    assert_eq!(workloads[0]["name"], "pair");
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
