@@ -30,10 +30,15 @@ impl Telemetry {
             }
             EnvFilter::new(default_log_filter)
         });
-        // The SDK's line for each failed export is said better by `export_health`.
+        // The SDK's line for each failed export is said better by `export_health`. It only
+        // removes lines, so it passes on `filter`'s level: without a hint of its own the
+        // pair would have none, the subscriber's maximum level would be TRACE, and every
+        // `log::trace!` in wasmtime would cross the `log` bridge (about 26,000
+        // instructions a request, all dropped).
         let not_sdk_export_errors = tracing_subscriber::filter::filter_fn(|meta| {
             !crate::export_health::is_sdk_export_error(meta)
-        });
+        })
+        .with_max_level_hint(tracing::level_filters::LevelFilter::TRACE);
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
