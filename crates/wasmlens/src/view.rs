@@ -7,14 +7,14 @@ use wasmlens_workload::parse_bytes;
 
 #[derive(Args)]
 pub(crate) struct ViewArgs {
-    /// Serve the built-in telemetry view (recent traces and log records, kept in memory) on
-    /// ADDR, or `none` for no view and no recording. A non-loopback address exposes what
-    /// the view shows to whoever can reach it.
+    /// Serve the built-in telemetry view on ADDR: a page of recent traces, metrics and log
+    /// records, kept in memory, at http://ADDR/. `none`: no view and no recording. A
+    /// non-loopback address exposes what the view shows to whoever can reach it.
     #[arg(long, value_name = "ADDR|none", default_value = wasmlens_view::DEFAULT_LISTEN)]
     ui_listen: String,
 
     /// The memory the view's recording may take, e.g. 64MiB; the oldest ordinary traces and
-    /// log records go first.
+    /// log records go first, failed and slow traces last.
     #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_bytes)]
     ui_memory: usize,
 }
