@@ -11,7 +11,8 @@ pub(crate) fn workload_view(spec: &WorkloadSpec, state: &str) -> WorkloadView {
         id: spec.id.clone(),
         name: spec.name.clone(),
         state: state.to_owned(),
-        state_since_unix_nano: now_unix_nano(),
+        // Stamped by the recorder as it takes it.
+        state_since_unix_nano: 0,
         components: spec
             .components
             .iter()
@@ -78,10 +79,4 @@ fn grant_lines(grants: &Grants) -> Vec<String> {
         lines.push(format!("configuration: {}", names(keys)));
     }
     lines
-}
-
-pub(crate) fn now_unix_nano() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -102,21 +102,12 @@ pub struct Stream {
 
 impl Stream {
     fn new(unit: &str, shape: Shape) -> Self {
-        let buckets = match &shape {
-            Shape::Histogram { bounds } => bounds.len() + usize::from(!bounds.is_empty()),
-            _ => 0,
-        };
+        // A histogram's slots get their buckets when first written.
         let rings = RESOLUTIONS
             .iter()
             .map(|&(resolution, points)| Ring {
                 resolution,
-                slots: vec![
-                    Slot {
-                        buckets: Vec::with_capacity(buckets),
-                        ..Slot::default()
-                    };
-                    points
-                ],
+                slots: vec![Slot::default(); points],
             })
             .collect();
         Stream {

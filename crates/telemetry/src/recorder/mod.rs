@@ -91,7 +91,8 @@ impl Recorder {
     }
 
     /// Shows a workload (replacing what was shown of one with its id).
-    pub fn describe_workload(&self, workload: WorkloadView) {
+    pub fn describe_workload(&self, mut workload: WorkloadView) {
+        workload.state_since_unix_nano = view::unix_nanos(std::time::SystemTime::now());
         let mut workloads = self.workloads();
         workloads.retain(|w| w.id != workload.id);
         workloads.push(workload);

@@ -11,7 +11,7 @@ pub struct WorkloadView {
     pub name: String,
     /// `pending`, `starting`, `running`, `stopping`, `stopped` or `failed`.
     pub state: String,
-    /// Since when, in nanoseconds since the epoch.
+    /// Since when, in nanoseconds since the epoch (the recorder stamps it).
     pub state_since_unix_nano: u64,
     pub components: Vec<ComponentView>,
 }
