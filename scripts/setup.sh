@@ -6,7 +6,8 @@
 # redis-server (Debian's `redis-server`), which the key-value tests start on loopback,
 # and Debian's `chromium`, in which the view's tests load its page headless, driven by
 # Playwright for Python (PyPI `playwright`, pointed at that chromium: it downloads no
-# browser of its own).
+# browser of its own), and Debian's `containerd` (with `ctr`), a private one of which the
+# shim's tests start under a temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v containerd >/dev/null || missing+=(containerd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)"
   export DEBIAN_FRONTEND=noninteractive

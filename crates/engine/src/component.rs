@@ -76,6 +76,35 @@ pub fn load_exporting(
     Ok(component)
 }
 
+/// The names a binary component exports at its top level (`wasi:http/incoming-handler@0.2.6`,
+/// `wasi:cli/run@0.2.0`), read without compiling it: what a front end that is handed a
+/// component with no word on how to run it (the containerd shim) goes by.
+pub fn exported_names(bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    use wasmparser::{Parser, Payload};
+    if !Parser::is_component(bytes) {
+        bail!(
+            "not a WebAssembly component (a component's binary form starts with \\0asm and layer 1)"
+        );
+    }
+    let mut names = Vec::new();
+    // Nested modules and components begin with their own version header and end with
+    // their own `End`: only exports at depth 1 are the component's own.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(exports) if depth == 1 => {
+                for export in exports {
+                    names.push(export?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
 /// A component's default id (its file stem, `hello` for `dir/hello.wasm`) and its file
 /// name (`wasmtime.component.name`).
 pub fn component_names(path: &Path) -> (String, String) {

@@ -13,7 +13,7 @@ mod runtime;
 mod store;
 
 pub use capability::{Capability, ComponentContext, InstanceContext, Plugin};
-pub use component::{component_names, load_exporting};
+pub use component::{component_names, exported_names, load_exporting};
 pub use failure::{FailureKind, GuestFailure, MemoryLimitExceeded, TimedOut};
 pub use limits::{Limits, parse_bytes, parse_duration};
 pub use runtime::{Runtime, RuntimeOptions};

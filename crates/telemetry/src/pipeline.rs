@@ -68,7 +68,8 @@ impl Telemetry {
             meter: None,
             health: Vec::new(),
         };
-        let resource = crate::resource::build(|name| std::env::var(name).ok());
+        let resource =
+            crate::resource::build(|name| std::env::var(name).ok(), &config.resource_attributes);
         let recorder = config
             .recording
             .map(|budget| Arc::new(Recorder::new(budget, &resource)));
@@ -247,6 +248,16 @@ impl Telemetry {
             )
         } else {
             routes
+        }
+    }
+
+    /// Exports everything recorded so far, and waits for it (each signal bounded by its
+    /// export timeout): call it from a blocking context.
+    pub fn flush(&self) {
+        let _ = self.tracer_provider.force_flush();
+        let _ = self.meter_provider.force_flush();
+        if let Some(provider) = &self.logger_provider {
+            let _ = provider.force_flush();
         }
     }
 

@@ -11,8 +11,9 @@ const DEFAULT_SERVICE_NAME: &str = "wasmlens";
 
 /// `service.name` from `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` (read by the
 /// SDK's detectors), else `wasmlens`; `deployment.environment.name` from
-/// `OTEL_RESOURCE_ATTRIBUTES`, else `ENVIRONMENT`, else `development`.
-pub fn build(lookup: impl Fn(&str) -> Option<String>) -> Resource {
+/// `OTEL_RESOURCE_ATTRIBUTES`, else `ENVIRONMENT`, else `development`; then the front
+/// end's `known` attributes (the shim's `container.id`), which only the user's override.
+pub fn build(lookup: impl Fn(&str) -> Option<String>, known: &[KeyValue]) -> Resource {
     let detectors: [Box<dyn ResourceDetector>; 2] = [
         Box::new(SdkProvidedResourceDetector),
         Box::new(EnvResourceDetector::new()),
@@ -45,6 +46,7 @@ pub fn build(lookup: impl Fn(&str) -> Option<String>) -> Resource {
             builder.with_attribute(KeyValue::new(key::DEPLOYMENT_ENVIRONMENT_NAME, environment));
     }
     // The SDK's own (telemetry.sdk.*), then what the user set, which wins over the defaults.
+    builder = builder.with_attributes(known.iter().cloned());
     builder
         .with_detector(Box::new(
             opentelemetry_sdk::resource::TelemetryResourceDetector,

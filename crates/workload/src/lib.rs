@@ -20,9 +20,11 @@ pub use workload::{
 // What a front end needs to describe a workload, from the crates that define it.
 pub use wasmlens_command::FAILURE_EXIT_CODE;
 pub use wasmlens_config::{ConfigValues, parse_config_flag};
-pub use wasmlens_engine::{GuestFailure, Limits, component_names, parse_bytes, parse_duration};
+pub use wasmlens_engine::{
+    GuestFailure, Limits, component_names, exported_names, parse_bytes, parse_duration,
+};
 pub use wasmlens_host::Grants;
 pub use wasmlens_http::ServeOptions;
 pub use wasmlens_keyvalue::{KeyValueConfig, StoreBackend, parse_store_flag};
 pub use wasmlens_outbound_http::{HostPattern, OutboundPolicy};
-pub use wasmlens_wasi::{Preopen, WasiConfig};
+pub use wasmlens_wasi::{OutputFiles, Preopen, WasiConfig};

@@ -282,15 +282,22 @@ impl RunningWorkload {
         self.stop.clone()
     }
 
+    /// What ends it at once, from anywhere: no drain, no grace, nothing more recorded
+    /// of it (a `SIGKILL` from containerd). It then ends as killed by `SIGKILL` (137).
+    pub fn kill_handle(&self) -> tokio::task::AbortHandle {
+        self.task.abort_handle()
+    }
+
     /// Waits until it has ended: its commands done (if it serves nothing), or stopped and
-    /// drained.
+    /// drained, or killed.
     pub async fn wait(self) -> Ended {
         match self.task.await {
             Ok(ended) => ended,
-            Err(err) => match err.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(err) => panic!("the workload's task was cancelled: {err}"),
+            Err(err) if err.is_cancelled() => Ended {
+                exit_code: 128 + 9,
+                failure: None,
             },
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
         }
     }
 }
@@ -419,13 +426,14 @@ async fn load_components(
     Ok((host, server, commands))
 }
 
-/// What a component is granted, with what follows from its trigger: its arguments (its
-/// source, then a command's own) and how its output reaches the host's (as written for a
-/// command; a whole line at a time for a server, whose concurrent requests' lines must not
-/// interleave).
+/// What a component is granted, with what follows from its trigger: its arguments (the
+/// program name the front end gave as `wasi.args[0]`, else its source; then a command's
+/// own) and how its output reaches the host's (as written for a command; a whole line at a
+/// time for a server, whose concurrent requests' lines must not interleave).
 fn grants(component: &ComponentSpec) -> Grants {
     let mut grants = component.grants.clone();
-    let program = component.source.display().to_string();
+    let program = (grants.wasi.args.first().cloned())
+        .unwrap_or_else(|| component.source.display().to_string());
     let (args, output) = match &component.trigger {
         Trigger::Http { .. } => (vec![program], Passthrough::Lines),
         Trigger::Cli { args } => {

@@ -6,7 +6,7 @@
 
 mod output;
 
-pub use output::{GuestOutput, Passthrough};
+pub use output::{GuestOutput, OutputFiles, Passthrough};
 
 use std::path::PathBuf;
 use wasmlens_engine::{Capability, ComponentContext, InstanceContext};
@@ -53,6 +53,9 @@ pub struct WasiConfig {
     pub inherit_stdin: bool,
     /// How its stdout and stderr also reach the host's.
     pub output: Passthrough,
+    /// Where they reach instead of the host process's own stdout and stderr (the
+    /// containerd shim's container's FIFOs).
+    pub output_files: Option<OutputFiles>,
 }
 
 /// The capability. It holds nothing itself: everything is per component.
@@ -117,7 +120,10 @@ impl<T: WasiView + 'static> Capability<T> for Wasi {
         for (key, value) in granted.chain(&host_env) {
             builder.env(key, value);
         }
-        let output = |stream| GuestOutput::new(stream, config.output, grant.logs.clone());
+        let output = |stream| {
+            GuestOutput::new(stream, config.output, grant.logs.clone())
+                .writing_to(config.output_files.clone())
+        };
         builder
             .args(&config.args)
             .stdout(output(GuestStream::Stdout))

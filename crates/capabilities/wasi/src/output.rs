@@ -2,8 +2,10 @@
 //! streams, and each line turned into a log record correlated with the invocation.
 
 use bytes::Bytes;
+use std::fs::File;
 use std::io::Write as _;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use wasmlens_telemetry::{GuestLogEmitter, GuestStream};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -26,12 +28,21 @@ pub enum Passthrough {
     Lines,
 }
 
+/// Files a guest's stdout and stderr are passed through to, instead of the host
+/// process's own streams. Each is written a whole piece at a time under its lock.
+#[derive(Clone, Debug)]
+pub struct OutputFiles {
+    pub stdout: Arc<Mutex<File>>,
+    pub stderr: Arc<Mutex<File>>,
+}
+
 /// One of a guest's output streams, as given to its `WasiCtx`.
 #[derive(Clone)]
 pub struct GuestOutput {
     stream: GuestStream,
     passthrough: Passthrough,
     logs: Option<GuestLogEmitter>,
+    files: Option<OutputFiles>,
 }
 
 impl GuestOutput {
@@ -44,7 +55,14 @@ impl GuestOutput {
             stream,
             passthrough,
             logs,
+            files: None,
         }
+    }
+
+    /// Passes through to `files` rather than the process's stdout and stderr.
+    pub fn writing_to(mut self, files: Option<OutputFiles>) -> Self {
+        self.files = files;
+        self
     }
 
     fn sink(&self) -> LineSink {
@@ -63,9 +81,22 @@ impl GuestOutput {
                 Ok(())
             }
         }
-        match self.stream {
-            GuestStream::Stdout => write(std::io::stdout().lock(), bytes, newline),
-            GuestStream::Stderr => write(std::io::stderr().lock(), bytes, newline),
+        let lock = |file: &Mutex<File>| {
+            let file = file.lock().unwrap_or_else(PoisonError::into_inner);
+            if !newline {
+                return (&*file).write_all(bytes);
+            }
+            // One write for a line and its newline: a FIFO's reader gets it whole.
+            let mut whole = Vec::with_capacity(bytes.len() + 1);
+            whole.extend_from_slice(bytes);
+            whole.push(b'\n');
+            (&*file).write_all(&whole)
+        };
+        match (&self.files, self.stream) {
+            (Some(files), GuestStream::Stdout) => lock(&files.stdout),
+            (Some(files), GuestStream::Stderr) => lock(&files.stderr),
+            (None, GuestStream::Stdout) => write(std::io::stdout().lock(), bytes, newline),
+            (None, GuestStream::Stderr) => write(std::io::stderr().lock(), bytes, newline),
         }
     }
 

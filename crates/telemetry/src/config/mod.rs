@@ -209,6 +209,9 @@ pub struct TelemetryConfig {
     /// Keep recent traces and log records in memory for the built-in view, within this
     /// many bytes (see [`TelemetryConfig::with_recording`]).
     pub recording: Option<usize>,
+    /// Resource attributes the front end knows and the environment cannot say (the
+    /// containerd shim's `container.id`, say); `OTEL_RESOURCE_ATTRIBUTES` still wins.
+    pub resource_attributes: Vec<opentelemetry::KeyValue>,
 }
 
 impl TelemetryConfig {
@@ -303,6 +306,7 @@ impl TelemetryConfig {
             tls: Signal::ALL.map(|signal| crate::tls::TlsFiles::read(signal, &lookup)),
             problems: reader.problems,
             recording: None,
+            resource_attributes: Vec::new(),
         }
     }
 
@@ -330,6 +334,15 @@ impl TelemetryConfig {
         if !self.disabled {
             self.recording = Some(bytes);
         }
+        self
+    }
+
+    /// Adds `attributes` to the resource every signal carries.
+    pub fn with_resource_attributes(
+        mut self,
+        attributes: impl IntoIterator<Item = opentelemetry::KeyValue>,
+    ) -> Self {
+        self.resource_attributes.extend(attributes);
         self
     }
 

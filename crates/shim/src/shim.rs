@@ -1,0 +1,100 @@
+//! The shim's process: started by containerd (`start`), it starts itself again as the
+//! daemon that serves the task service for one container, and cleans up after a daemon
+//! that died (`delete`).
+
+use crate::spec::ContainerSpec;
+use crate::task::TaskService;
+use async_trait::async_trait;
+use containerd_shim::asynchronous::publisher::RemotePublisher;
+use containerd_shim::asynchronous::{ExitSignal, Shim, spawn};
+use containerd_shim::{Config, Error, Flags, StartOpts, api};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use wasmlens_telemetry::{Telemetry, TelemetryConfig};
+
+/// containerd's name for the runtime: `io.containerd.wasmlens.v1` finds the binary
+/// `containerd-shim-wasmlens-v1` on containerd's PATH.
+pub const RUNTIME_ID: &str = "io.containerd.wasmlens.v1";
+
+pub struct WasmlensShim {
+    id: String,
+    namespace: String,
+    exit: Arc<ExitSignal>,
+}
+
+#[async_trait]
+impl Shim for WasmlensShim {
+    type T = TaskService;
+
+    async fn new(_runtime_id: &str, flags: &Flags, config: &mut Config) -> Self {
+        // The host's log goes where containerd reads the shim's (see `main`); the
+        // library's own logger would take the `log` facade that `tracing` bridges.
+        config.no_setup_logger = true;
+        WasmlensShim {
+            id: flags.id.clone(),
+            namespace: flags.namespace.clone(),
+            exit: Arc::new(ExitSignal::default()),
+        }
+    }
+
+    async fn start_shim(&mut self, opts: StartOpts) -> Result<String, Error> {
+        let grouping = opts.id.clone();
+        let address = spawn(opts, &grouping, Vec::new()).await?;
+        containerd_shim::asynchronous::util::write_str_to_file("address", &address).await?;
+        Ok(address)
+    }
+
+    /// After a daemon died: unmount what it may have left mounted, and say the task
+    /// ended as killed.
+    async fn delete_shim(&mut self) -> Result<api::DeleteResponse, Error> {
+        let rootfs = std::env::current_dir()
+            .map(|bundle| bundle.join("rootfs"))
+            .unwrap_or_default();
+        let _ = containerd_shim::mount::umount_recursive(rootfs.to_str(), 0);
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut at =
+            containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp::new();
+        at.seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+        Ok(api::DeleteResponse {
+            exit_status: 128 + 9,
+            exited_at: Some(at).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn wait(&mut self) {
+        self.exit.wait().await;
+    }
+
+    async fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
+        TaskService::new(
+            self.id.clone(),
+            self.namespace.clone(),
+            publisher,
+            start_telemetry(&self.id),
+            self.exit.clone(),
+        )
+    }
+}
+
+/// The daemon's telemetry, from the `OTEL_*` variables containerd was started with; its
+/// resource says which container (and pod) it is about. A pipeline that cannot be built
+/// leaves the shim running without one, and says why.
+fn start_telemetry(id: &str) -> Arc<Telemetry> {
+    // containerd starts the shim in the container's bundle.
+    let resource = match ContainerSpec::load(std::path::Path::new(".")) {
+        Ok(spec) => spec.resource(id),
+        Err(_) => ContainerSpec::resource_without_spec(id),
+    };
+    let config = TelemetryConfig::from_env().with_resource_attributes(resource.clone());
+    let telemetry = Telemetry::init(config, "info").unwrap_or_else(|err| {
+        eprintln!("wasmlens shim: telemetry is off: {err:#}");
+        let off = TelemetryConfig::from_lookup(|name| {
+            (name == "OTEL_SDK_DISABLED").then(|| "true".to_owned())
+        });
+        Telemetry::build(off).expect("a disabled pipeline builds")
+    });
+    Arc::new(telemetry)
+}

@@ -1,0 +1,357 @@
+//! containerd-shim-wasmlens-v1 under a real containerd (Debian's 1.6.20, a private one
+//! under a temp dir), driven with `ctr` as a user would: images imported from tars built
+//! here, command and HTTP components run, killed and deleted, limits from the container,
+//! and the spans over the wire with their parents.
+
+use std::process::Output;
+use std::time::Duration;
+use wasmlens_test_support::{
+    Containerd, ImageLayout, OtlpReceiver, SpanRecord, Transport, cannot_run_containerd, guest,
+    http_get, oci_image_tar,
+};
+
+const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasmlens-v1");
+const COMMAND_IMAGE: &str = "docker.io/wasmlens/command:test";
+const HTTP_IMAGE: &str = "docker.io/wasmlens/misbehave:test";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A private containerd whose shims export to `receiver`, with the test images imported;
+/// `None` (after saying why) where this machine cannot run containerd at all.
+fn containerd(name: &str, receiver: &OtlpReceiver) -> Option<Containerd> {
+    if let Some(why) = cannot_run_containerd() {
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let mut env = receiver.exporter_env(Transport::Grpc);
+    env.push(("OTEL_METRIC_EXPORT_INTERVAL", "500".to_owned()));
+    let containerd = Containerd::start(name, &env);
+    for (image, component) in [(COMMAND_IMAGE, "command"), (HTTP_IMAGE, "http-misbehave")] {
+        let wasm = std::fs::read(guest(component)).unwrap();
+        containerd.import(&oci_image_tar(image, &wasm, ImageLayout::Plain));
+    }
+    Some(containerd)
+}
+
+/// `ctr run --rm` of `image` with the shim, `flags` before the image, `args` after the id.
+fn run(containerd: &Containerd, id: &str, image: &str, flags: &[&str], args: &[&str]) -> Output {
+    let mut all = vec![
+        "run",
+        "--rm",
+        "--platform",
+        "wasip1/wasm",
+        "--runtime",
+        SHIM,
+    ];
+    all.extend_from_slice(flags);
+    all.extend_from_slice(&[image, id]);
+    all.extend_from_slice(args);
+    containerd.ctr(&all)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn spans_named<'a>(spans: &'a [SpanRecord], name: &str, container: &str) -> Vec<&'a SpanRecord> {
+    spans
+        .iter()
+        .filter(|s| s.name == name && s.attr("container.id") == Some(container))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn command_output_arguments_environment_and_exit_codes() {
+    let receiver = OtlpReceiver::start().await;
+    let Some(containerd) = containerd("shim-command", &receiver) else {
+        return;
+    };
+    let out = run(
+        &containerd,
+        "args",
+        COMMAND_IMAGE,
+        &[],
+        &["/app.wasm", "args", "a", "b c"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\nb c\n");
+
+    let out = run(
+        &containerd,
+        "env",
+        COMMAND_IMAGE,
+        &["--env", "GREETING=hi"],
+        &["/app.wasm", "env"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("GREETING=hi\n") && stdout.contains("FROM_IMAGE=1\n"),
+        "{stdout}"
+    );
+
+    // Codes other than 0 and 1 reach `ctr`; stdout and stderr each reach their own.
+    let out = run(
+        &containerd,
+        "exit",
+        COMMAND_IMAGE,
+        &[],
+        &["/app.wasm", "exit", "7"],
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hello from a wasmlens guest"));
+    assert!(text(&out.stderr).contains("a line on stderr"));
+
+    // A trapping guest fails its task (134, as an abort), and the next one runs.
+    let out = run(
+        &containerd,
+        "trap",
+        COMMAND_IMAGE,
+        &[],
+        &["/app.wasm", "trap"],
+    );
+    assert_eq!(out.status.code(), Some(134));
+    let out = run(
+        &containerd,
+        "after",
+        COMMAND_IMAGE,
+        &[],
+        &["/app.wasm", "args", "fine"],
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(0), "fine\n")
+    );
+
+    // Compiled once per image: five tasks of one image left one compiled component.
+    let cached = std::fs::read_dir(containerd.dir().join("cache"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 1, "the compile cache should hold one entry");
+
+    // Every task method containerd called is a server span with the rpc attributes,
+    // and the command's invocation continues its TaskCreate.
+    receiver
+        .wait_until("the spans of the trapping task", WAIT, |r| {
+            !spans_named(&r.spans(), "TaskDelete", "trap").is_empty()
+        })
+        .await;
+    let spans = receiver.spans();
+    for method in ["Create", "Start", "Wait", "Delete"] {
+        let found = spans_named(&spans, &format!("Task{method}"), "trap");
+        let span = found
+            .first()
+            .unwrap_or_else(|| panic!("no Task{method} span"));
+        assert_eq!(span.kind, 2, "Task{method} is a server span");
+        assert_eq!(span.attr("rpc.system"), Some("ttrpc"));
+        assert_eq!(span.attr("rpc.service"), Some("containerd.task.v2.Task"));
+        assert_eq!(span.attr("rpc.method"), Some(method));
+        assert_eq!(
+            span.resource.get("container.id").map(String::as_str),
+            Some("trap")
+        );
+        assert_eq!(
+            span.resource.get("container.runtime").map(String::as_str),
+            Some("wasmlens")
+        );
+    }
+    let create = spans_named(&spans, "TaskCreate", "trap")[0];
+    let invocation = spans
+        .iter()
+        .find(|s| s.name == "ComponentInvocation" && s.trace_id == create.trace_id)
+        .expect("the trapping invocation, in TaskCreate's trace");
+    assert_eq!(invocation.parent_span_id, create.span_id);
+    assert_eq!(invocation.status_code, 2);
+    assert!(
+        invocation
+            .events
+            .iter()
+            .any(|e| e.attributes.get("error.type").map(String::as_str) == Some("ComponentTrap"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_context_in_the_container_environment_is_continued() {
+    let receiver = OtlpReceiver::start().await;
+    let Some(containerd) = containerd("shim-context", &receiver) else {
+        return;
+    };
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("TRACEPARENT=00-{trace_id}-00f067aa0ba902b7-01");
+    let out = run(
+        &containerd,
+        "ctx",
+        COMMAND_IMAGE,
+        &["--env", &traceparent],
+        &["/app.wasm", "args", "x"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let invocation = receiver.wait_for_span("ComponentInvocation", WAIT).await;
+    assert_eq!(invocation.trace_id, trace_id);
+    assert_eq!(invocation.parent_span_id, "00f067aa0ba902b7");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_come_from_the_container() {
+    let receiver = OtlpReceiver::start().await;
+    let Some(containerd) = containerd("shim-limits", &receiver) else {
+        return;
+    };
+    // The container's memory limit bounds the guest's memory.
+    let out = run(
+        &containerd,
+        "grow",
+        COMMAND_IMAGE,
+        &["--memory-limit", "4194304"],
+        &["/app.wasm", "grow"],
+    );
+    assert_eq!(out.status.code(), Some(134), "{}", text(&out.stderr));
+    // The fuel annotation bounds an invocation's work.
+    let fuel = ["--annotation", "wasmlens.io/fuel=1000000"];
+    let out = run(
+        &containerd,
+        "loop",
+        COMMAND_IMAGE,
+        &fuel,
+        &["/app.wasm", "loop"],
+    );
+    assert_eq!(out.status.code(), Some(134), "{}", text(&out.stderr));
+    // A bad annotation refuses the task, naming it.
+    let bad = ["--annotation", "wasmlens.io/timeout=soon"];
+    let out = run(
+        &containerd,
+        "bad",
+        COMMAND_IMAGE,
+        &bad,
+        &["/app.wasm", "args"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("wasmlens.io/timeout"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    receiver
+        .wait_until("both failures", WAIT, |r| {
+            let types: Vec<String> = r
+                .spans()
+                .iter()
+                .flat_map(|s| s.events.iter())
+                .filter_map(|e| e.attributes.get("error.type").cloned())
+                .collect();
+            types.iter().any(|t| t == "MemoryLimitExceeded")
+                && types.iter().any(|t| t == "FuelExhausted")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_component_is_served_drained_on_sigterm_and_deleted() {
+    let receiver = OtlpReceiver::start().await;
+    let Some(containerd) = containerd("shim-http", &receiver) else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("WASMLENS_LISTEN=127.0.0.1:{port}");
+    containerd.ctr_ok(&[
+        "run",
+        "-d",
+        "--net-host",
+        "--platform",
+        "wasip1/wasm",
+        "--runtime",
+        SHIM,
+        "--env",
+        &listen,
+        "--annotation",
+        "wasmlens.io/timeout=2s",
+        HTTP_IMAGE,
+        "web",
+    ]);
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the component was not served:\n{}",
+            containerd.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _, body) = http_get(&url("/hello"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    assert!(containerd.ctr_ok(&["task", "ls"]).contains("RUNNING"));
+
+    // A request in flight when SIGTERM comes is answered (here: when its 2 s run out),
+    // then the task ends.
+    let in_flight = tokio::spawn(http_get(Box::leak(url("/loop").into_boxed_str()), &[]));
+    receiver.wait_for_span("ComponentInstantiation", WAIT).await;
+    containerd.ctr_ok(&["task", "kill", "--signal", "SIGTERM", "web"]);
+    let (status, _, _) = in_flight.await.unwrap();
+    assert_eq!(status, 500, "the in-flight request is answered, not cut");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !containerd.ctr_ok(&["task", "ls"]).contains("STOPPED") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    containerd.ctr_ok(&["task", "delete", "web"]);
+    containerd.ctr_ok(&["container", "delete", "web"]);
+
+    // The request's spans were flushed before the task exited; Kill is traced.
+    let spans = receiver.spans();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "HttpRequest" && s.attr("url.path") == Some("/loop"))
+    );
+    assert!(!spans_named(&spans, "TaskKill", "web").is_empty());
+    receiver
+        .wait_until("the workload's stop", WAIT, |r| {
+            r.spans().iter().any(|s| s.name == "WorkloadStop")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_stops_at_once() {
+    let receiver = OtlpReceiver::start().await;
+    let Some(containerd) = containerd("shim-kill", &receiver) else {
+        return;
+    };
+    containerd.ctr_ok(&[
+        "run",
+        "-d",
+        "--platform",
+        "wasip1/wasm",
+        "--runtime",
+        SHIM,
+        COMMAND_IMAGE,
+        "spin",
+        "/app.wasm",
+        "loop",
+    ]);
+    receiver.wait_for_span("TaskStart", WAIT).await;
+    containerd.ctr_ok(&["task", "kill", "--signal", "SIGKILL", "spin"]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !containerd.ctr_ok(&["task", "ls"]).contains("STOPPED") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    containerd.ctr_ok(&["task", "delete", "spin"]);
+    containerd.ctr_ok(&["container", "delete", "spin"]);
+}
