@@ -17,4 +17,4 @@ mod task;
 mod traced;
 
 pub use shim::{RUNTIME_ID, WasmlensShim};
-pub use traced::{RPC_SERVICE, RPC_SYSTEM};
+pub use traced::{RPC_SERVICE, RPC_SYSTEM, traced};

@@ -15,13 +15,14 @@ const COMMAND_IMAGE: &str = "docker.io/wasmlens/command:test";
 const HTTP_IMAGE: &str = "docker.io/wasmlens/misbehave:test";
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A private containerd whose shims export to `receiver`, with the test images imported;
-/// `None` (after saying why) where this machine cannot run containerd at all.
-fn containerd(name: &str, receiver: &OtlpReceiver) -> Option<Containerd> {
+/// A receiver, and a private containerd whose shims export to it, with the test images
+/// imported; `None` (after saying why) where this machine cannot run containerd at all.
+async fn start(name: &str) -> Option<(OtlpReceiver, Containerd)> {
     if let Some(why) = cannot_run_containerd() {
         eprintln!("skipping: {why}");
         return None;
     }
+    let receiver = OtlpReceiver::start().await;
     let mut env = receiver.exporter_env(Transport::Grpc);
     env.push(("OTEL_METRIC_EXPORT_INTERVAL", "500".to_owned()));
     let containerd = Containerd::start(name, &env);
@@ -29,7 +30,26 @@ fn containerd(name: &str, receiver: &OtlpReceiver) -> Option<Containerd> {
         let wasm = std::fs::read(guest(component)).unwrap();
         containerd.import(&oci_image_tar(image, &wasm, ImageLayout::Plain));
     }
-    Some(containerd)
+    Some((receiver, containerd))
+}
+
+/// Waits until the task `id` has stopped, then deletes it and its container.
+async fn wait_stopped_and_delete(containerd: &Containerd, id: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let stopped = |listing: String| {
+        listing
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(id) && line.contains("STOPPED"))
+    };
+    while !stopped(containerd.ctr_ok(&["task", "ls"])) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task {id} did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    containerd.ctr_ok(&["task", "delete", id]);
+    containerd.ctr_ok(&["container", "delete", id]);
 }
 
 /// `ctr run --rm` of `image` with the shim, `flags` before the image, `args` after the id.
@@ -61,8 +81,7 @@ fn spans_named<'a>(spans: &'a [SpanRecord], name: &str, container: &str) -> Vec<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn command_output_arguments_environment_and_exit_codes() {
-    let receiver = OtlpReceiver::start().await;
-    let Some(containerd) = containerd("shim-command", &receiver) else {
+    let Some((receiver, containerd)) = start("shim-command").await else {
         return;
     };
     let out = run(
@@ -170,8 +189,7 @@ async fn command_output_arguments_environment_and_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trace_context_in_the_container_environment_is_continued() {
-    let receiver = OtlpReceiver::start().await;
-    let Some(containerd) = containerd("shim-context", &receiver) else {
+    let Some((receiver, containerd)) = start("shim-context").await else {
         return;
     };
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -191,8 +209,7 @@ async fn trace_context_in_the_container_environment_is_continued() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn limits_come_from_the_container() {
-    let receiver = OtlpReceiver::start().await;
-    let Some(containerd) = containerd("shim-limits", &receiver) else {
+    let Some((receiver, containerd)) = start("shim-limits").await else {
         return;
     };
     // The container's memory limit bounds the guest's memory.
@@ -246,8 +263,7 @@ async fn limits_come_from_the_container() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http_component_is_served_drained_on_sigterm_and_deleted() {
-    let receiver = OtlpReceiver::start().await;
-    let Some(containerd) = containerd("shim-http", &receiver) else {
+    let Some((receiver, containerd)) = start("shim-http").await else {
         return;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -298,16 +314,7 @@ async fn http_component_is_served_drained_on_sigterm_and_deleted() {
     containerd.ctr_ok(&["task", "kill", "--signal", "SIGTERM", "web"]);
     let (status, _, _) = in_flight.await.unwrap();
     assert_eq!(status, 500, "the in-flight request is answered, not cut");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !containerd.ctr_ok(&["task", "ls"]).contains("STOPPED") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the task did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    containerd.ctr_ok(&["task", "delete", "web"]);
-    containerd.ctr_ok(&["container", "delete", "web"]);
+    wait_stopped_and_delete(&containerd, "web").await;
 
     // The request's spans were flushed before the task exited; Kill is traced.
     let spans = receiver.spans();
@@ -326,32 +333,28 @@ async fn http_component_is_served_drained_on_sigterm_and_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_stops_at_once() {
-    let receiver = OtlpReceiver::start().await;
-    let Some(containerd) = containerd("shim-kill", &receiver) else {
+    let Some((receiver, containerd)) = start("shim-kill").await else {
         return;
     };
-    containerd.ctr_ok(&[
+    let run = [
         "run",
-        "-d",
+        "--rm",
         "--platform",
         "wasip1/wasm",
         "--runtime",
         SHIM,
-        COMMAND_IMAGE,
-        "spin",
-        "/app.wasm",
-        "loop",
-    ]);
+    ];
+    let args = [COMMAND_IMAGE, "spin", "/app.wasm", "loop"];
+    let mut ctr = containerd
+        .ctr_command(&[&run[..], &args[..]].concat())
+        .spawn()
+        .unwrap();
     receiver.wait_for_span("TaskStart", WAIT).await;
     containerd.ctr_ok(&["task", "kill", "--signal", "SIGKILL", "spin"]);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !containerd.ctr_ok(&["task", "ls"]).contains("STOPPED") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the task did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    containerd.ctr_ok(&["task", "delete", "spin"]);
-    containerd.ctr_ok(&["container", "delete", "spin"]);
+    // A guest that never yields is stopped all the same, as killed by SIGKILL.
+    let status = tokio::task::spawn_blocking(move || ctr.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(137));
 }

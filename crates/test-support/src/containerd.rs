@@ -92,15 +92,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
 
-    /// `ctr` against this containerd.
-    pub fn ctr(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
+    /// `ctr` against this containerd, to run.
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ctr");
+        command
             .arg("--address")
             .arg(self.dir.join("containerd.sock"))
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("ctr")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `ctr` against this containerd, run to its end.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_command(args).output().expect("ctr")
     }
 
     /// `ctr` that must succeed; returns its stdout.
