@@ -6,8 +6,9 @@
 # redis-server (Debian's `redis-server`), which the key-value tests start on loopback,
 # and Debian's `chromium`, in which the view's tests load its page headless, driven by
 # Playwright for Python (PyPI `playwright`, pointed at that chromium: it downloads no
-# browser of its own), and Debian's `containerd` (with `ctr`), a private one of which the
-# shim's tests start under a temp dir.
+# browser of its own), Debian's `containerd` (with `ctr`), a private one of which the
+# shim's tests start under a temp dir, and `protoc` (Debian's `protobuf-compiler`), which
+# building the shim's containerd API bindings needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v containerd >/dev/null || missing+=(containerd)
+# containerd's API bindings (crate containerd-client) are generated at build time.
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)"
   export DEBIAN_FRONTEND=noninteractive

@@ -46,6 +46,7 @@ impl Container {
     /// a trace of its own (`TRACECONTEXT`, `TRACEPARENT`).
     pub async fn create(
         telemetry: &Arc<Telemetry>,
+        containerd: &Containerd,
         req: &api::CreateTaskRequest,
         cx: Context,
     ) -> anyhow::Result<(Container, Payload)> {
@@ -61,7 +62,12 @@ impl Container {
             },
             mounted,
         };
-        match prepare(telemetry, &req.id, &spec, &container.io, cx).await {
+        let found = find_component(containerd, &req.id, &spec, &container.bundle).await;
+        let prepared = match found {
+            Ok(component) => prepare(telemetry, &req.id, &spec, component, &container.io, cx).await,
+            Err(err) => Err(err),
+        };
+        match prepared {
             Ok(payload) => Ok((container, payload)),
             Err(err) => {
                 container.remove();
@@ -80,20 +86,90 @@ impl Container {
     }
 }
 
+/// Where containerd is, for what the root filesystem does not hold.
+pub struct Containerd {
+    /// Its API socket (the shim's `-address`).
+    pub address: String,
+    pub namespace: String,
+}
+
+/// The component a container runs: where it is on the host, its bytes, and how to name
+/// it (its path in the container, or its image).
+pub struct Component {
+    source: PathBuf,
+    bytes: Vec<u8>,
+    shown: String,
+}
+
+/// Finds the component: the file the entrypoint names in the root filesystem (a plain
+/// image), or else a layer of the image of its own (the Wasm OCI artifact layout), which
+/// is written into the bundle for the workload to load. `None` for a pod's sandbox.
+async fn find_component(
+    containerd: &Containerd,
+    id: &str,
+    spec: &ContainerSpec,
+    bundle: &Path,
+) -> anyhow::Result<Option<Component>> {
+    if spec.is_sandbox() {
+        return Ok(None);
+    }
+    let in_rootfs = match spec.args.first() {
+        Some(_) => Some(spec.component_path()?),
+        None => None,
+    };
+    if let Some(source) = in_rootfs.filter(|path| path.is_file()) {
+        let shown = spec.args[0].clone();
+        let bytes =
+            std::fs::read(&source).with_context(|| format!("cannot read the component {shown}"))?;
+        return Ok(Some(Component {
+            source,
+            bytes,
+            shown,
+        }));
+    }
+    let api =
+        crate::artifact::ContainerdApi::connect(&containerd.address, &containerd.namespace).await?;
+    match api.component_layer(id).await? {
+        Some((bytes, image)) => {
+            let source = bundle.join("component.wasm");
+            std::fs::write(&source, &bytes)
+                .with_context(|| format!("cannot write {}", source.display()))?;
+            Ok(Some(Component {
+                source,
+                bytes,
+                shown: image,
+            }))
+        }
+        None => match spec.args.first() {
+            Some(entry) => bail!(
+                "{entry}: no such file in the container's root filesystem, and its image has \
+                 no wasm layer"
+            ),
+            None => bail!(
+                "the container names no component: its image has no entrypoint and no wasm \
+                 layer, and no command was given"
+            ),
+        },
+    }
+}
+
 async fn prepare(
     telemetry: &Arc<Telemetry>,
     id: &str,
     spec: &ContainerSpec,
+    component: Option<Component>,
     io: &Io,
     cx: Context,
 ) -> anyhow::Result<Payload> {
-    if spec.is_sandbox() {
+    let Some(Component {
+        source,
+        bytes,
+        shown,
+    }) = component
+    else {
         return Ok(Payload::Sandbox);
-    }
-    let source = spec.component_path()?;
-    let shown = spec.args[0].as_str();
-    let bytes =
-        std::fs::read(&source).with_context(|| format!("cannot read the component {shown}"))?;
+    };
+    let shown = shown.as_str();
     let exports = exported_names(&bytes).with_context(|| shown.to_owned())?;
     let exports_ = |interface: &str| {
         exports
@@ -106,7 +182,7 @@ async fn prepare(
         }
     } else if exports_("wasi:cli/run") {
         Trigger::Cli {
-            args: spec.args[1..].to_vec(),
+            args: spec.args.iter().skip(1).cloned().collect(),
         }
     } else {
         bail!(
@@ -138,12 +214,20 @@ async fn prepare(
         limits: spec.limits()?,
         grants: Grants {
             wasi: WasiConfig {
-                args: spec.args.clone(),
+                // The program's name: the entrypoint as the container gives it, or the
+                // image of a component that is a layer of its own.
+                args: match spec.args.is_empty() {
+                    true => vec![shown.to_owned()],
+                    false => spec.args.clone(),
+                },
                 env: spec.env.clone(),
-                dirs: vec![Preopen {
+                // The root filesystem is the guest's `/` (an artifact's may have none).
+                dirs: (spec.root.is_dir().then(|| Preopen {
                     host: spec.root.clone(),
                     guest: "/".to_owned(),
-                }],
+                }))
+                .into_iter()
+                .collect(),
                 output_files: Some(open_output(io)?),
                 ..WasiConfig::default()
             },

@@ -10,6 +10,7 @@
 //! trace containerd sends with it; the component's spans continue it (or a trace the
 //! container's environment names). See docs/kubernetes.md.
 
+mod artifact;
 mod container;
 mod shim;
 pub mod spec;

@@ -2,6 +2,7 @@
 //! daemon that serves the task service for one container, and cleans up after a daemon
 //! that died (`delete`).
 
+use crate::container::Containerd;
 use crate::spec::ContainerSpec;
 use crate::task::TaskService;
 use async_trait::async_trait;
@@ -19,6 +20,8 @@ pub const RUNTIME_ID: &str = "io.containerd.wasmlens.v1";
 pub struct WasmlensShim {
     id: String,
     namespace: String,
+    /// containerd's API socket.
+    address: String,
     exit: Arc<ExitSignal>,
 }
 
@@ -33,6 +36,7 @@ impl Shim for WasmlensShim {
         WasmlensShim {
             id: flags.id.clone(),
             namespace: flags.namespace.clone(),
+            address: flags.address.clone(),
             exit: Arc::new(ExitSignal::default()),
         }
     }
@@ -71,7 +75,10 @@ impl Shim for WasmlensShim {
     async fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
         TaskService::new(
             self.id.clone(),
-            self.namespace.clone(),
+            Containerd {
+                address: self.address.clone(),
+                namespace: self.namespace.clone(),
+            },
             publisher,
             start_telemetry(&self.id),
             self.exit.clone(),

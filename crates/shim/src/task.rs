@@ -2,7 +2,7 @@
 //! wasmlens workload of one component (or, for a Kubernetes pod's sandbox, nothing that
 //! runs until it is killed).
 
-use crate::container::{Container, Payload};
+use crate::container::{Container, Containerd, Payload};
 use crate::traced::traced;
 use async_trait::async_trait;
 use containerd_shim::asynchronous::ExitSignal;
@@ -63,6 +63,8 @@ struct Inner {
     /// The container's id (the shim's `-id`).
     id: String,
     namespace: String,
+    /// containerd's API, for an image's wasm layers.
+    containerd: Containerd,
     publisher: RemotePublisher,
     telemetry: Arc<Telemetry>,
     exit: Arc<ExitSignal>,
@@ -90,7 +92,7 @@ fn pid() -> u32 {
 impl TaskService {
     pub fn new(
         id: String,
-        namespace: String,
+        containerd: Containerd,
         publisher: RemotePublisher,
         telemetry: Arc<Telemetry>,
         exit: Arc<ExitSignal>,
@@ -98,7 +100,8 @@ impl TaskService {
         TaskService {
             inner: Arc::new(Inner {
                 id,
-                namespace,
+                namespace: containerd.namespace.clone(),
+                containerd,
                 publisher,
                 telemetry,
                 exit,
@@ -161,12 +164,13 @@ impl TaskService {
             ));
         }
         let bundle = PathBuf::from(&req.bundle);
-        let (container, payload) = Container::create(&self.inner.telemetry, &req, cx)
-            .await
-            .map_err(|err| {
-                tracing::error!("cannot create task {}: {err:#}", req.id);
-                error(Code::FAILED_PRECONDITION, format!("{err:#}"))
-            })?;
+        let (container, payload) =
+            Container::create(&self.inner.telemetry, &self.inner.containerd, &req, cx)
+                .await
+                .map_err(|err| {
+                    tracing::error!("cannot create task {}: {err:#}", req.id);
+                    error(Code::FAILED_PRECONDITION, format!("{err:#}"))
+                })?;
         *current = Some(Current {
             container,
             phase: Phase::Created(payload),

@@ -358,3 +358,40 @@ async fn sigkill_stops_at_once() {
         .unwrap();
     assert_eq!(status.code(), Some(137));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_oci_artifact_runs_from_its_layer() {
+    let Some((receiver, containerd)) = start("shim-artifact").await else {
+        return;
+    };
+    let wasm = std::fs::read(guest("command")).unwrap();
+    let image = "docker.io/wasmlens/artifact:test";
+    containerd.import_packed(&oci_image_tar(image, &wasm, ImageLayout::Artifact));
+    // The image names no entrypoint: the layer is the program, the arguments follow it.
+    let (status, stdout) = containerd
+        .run_through_api(
+            SHIM,
+            image,
+            "artifact",
+            &["/artifact.wasm", "args", "from a layer"],
+        )
+        .await;
+    assert_eq!((status, stdout.as_str()), (0, "from a layer\n"));
+    let (status, _) = containerd
+        .run_through_api(
+            SHIM,
+            image,
+            "artifact-exit",
+            &["/artifact.wasm", "exit", "3"],
+        )
+        .await;
+    assert_eq!(status, 3);
+    receiver
+        .wait_until("the artifact's invocation", WAIT, |r| {
+            r.spans().iter().any(|s| {
+                s.name == "ComponentInvocation"
+                    && s.resource.get("container.id").map(String::as_str) == Some("artifact")
+            })
+        })
+        .await;
+}

@@ -122,16 +122,114 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// Imports an image tar (all platforms: wasm images are for `wasip1/wasm`).
     pub fn import(&self, tar: &[u8]) {
+        self.import_with(tar, &[]);
+    }
+
+    /// Imports an image tar without unpacking it: containerd 1.6 cannot unpack a layer
+    /// that is not a tar (a Wasm OCI artifact's).
+    pub fn import_packed(&self, tar: &[u8]) {
+        self.import_with(tar, &["--no-unpack"]);
+    }
+
+    fn import_with(&self, tar: &[u8], flags: &[&str]) {
         let path = self
             .dir
             .join(format!("image-{}.tar", hex(&Sha256::digest(tar))));
         std::fs::write(&path, tar).unwrap();
-        self.ctr_ok(&[
-            "images",
-            "import",
-            "--all-platforms",
-            path.to_str().unwrap(),
-        ]);
+        let mut args = vec!["images", "import", "--all-platforms"];
+        args.extend_from_slice(flags);
+        args.push(path.to_str().unwrap());
+        self.ctr_ok(&args);
+    }
+
+    /// Runs container `id` of `image` with `runtime` through containerd's API, as
+    /// Kubernetes' CRI does, rather than with `ctr` (whose `run` unpacks the image first,
+    /// which containerd 1.6 cannot do for a Wasm OCI artifact): with no root filesystem,
+    /// `args` as its process and its output in files. Returns the exit status and stdout.
+    pub async fn run_through_api(
+        &self,
+        runtime: &str,
+        image: &str,
+        id: &str,
+        args: &[&str],
+    ) -> (u32, String) {
+        use containerd_client::services::v1::container::Runtime;
+        use containerd_client::services::v1::containers_client::ContainersClient;
+        use containerd_client::services::v1::tasks_client::TasksClient;
+        use containerd_client::services::v1::{
+            Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+            DeleteTaskRequest, StartRequest, WaitRequest,
+        };
+        use containerd_client::tonic::Request;
+        use containerd_client::with_namespace;
+        let ns = "default";
+        let channel = containerd_client::connect(self.dir.join("containerd.sock"))
+            .await
+            .expect("containerd's API");
+        let mut containers = ContainersClient::new(channel.clone());
+        let mut tasks = TasksClient::new(channel);
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/"},
+            "root": {"path": "rootfs"},
+        });
+        let container = Container {
+            id: id.to_owned(),
+            image: image.to_owned(),
+            runtime: Some(Runtime {
+                name: runtime.to_owned(),
+                options: None,
+            }),
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".to_owned(),
+                value: serde_json::to_vec(&spec).unwrap(),
+            }),
+            ..Default::default()
+        };
+        let request = CreateContainerRequest {
+            container: Some(container),
+        };
+        containers
+            .create(with_namespace!(request, ns))
+            .await
+            .unwrap();
+        let stdout = self.dir.join(format!("{id}.stdout"));
+        let stderr = self.dir.join(format!("{id}.stderr"));
+        std::fs::write(&stdout, "").unwrap();
+        std::fs::write(&stderr, "").unwrap();
+        let request = CreateTaskRequest {
+            container_id: id.to_owned(),
+            stdout: stdout.display().to_string(),
+            stderr: stderr.display().to_string(),
+            ..Default::default()
+        };
+        if let Err(err) = tasks.create(with_namespace!(request, ns)).await {
+            panic!(
+                "the task was not created: {err}\ncontainerd's log:\n{}",
+                self.log()
+            );
+        }
+        let request = StartRequest {
+            container_id: id.to_owned(),
+            ..Default::default()
+        };
+        tasks.start(with_namespace!(request, ns)).await.unwrap();
+        let request = WaitRequest {
+            container_id: id.to_owned(),
+            ..Default::default()
+        };
+        let exit = tasks.wait(with_namespace!(request, ns)).await.unwrap();
+        let request = DeleteTaskRequest {
+            container_id: id.to_owned(),
+        };
+        tasks.delete(with_namespace!(request, ns)).await.unwrap();
+        let request = DeleteContainerRequest { id: id.to_owned() };
+        containers
+            .delete(with_namespace!(request, ns))
+            .await
+            .unwrap();
+        let output = std::fs::read_to_string(&stdout).unwrap();
+        (exit.into_inner().exit_status, output)
     }
 }
 
@@ -189,6 +287,11 @@ fn hex(bytes: &[u8]) -> String {
 pub enum ImageLayout {
     /// A plain image: one tar layer whose root holds `/app.wasm`, the entrypoint.
     Plain,
+    /// The Wasm OCI artifact layout (as runwasi's oci-tar-builder and wkg publish): the
+    /// component is the one layer, of media type
+    /// `application/vnd.bytecodealliance.wasm.component.layer.v0+wasm`, with a
+    /// `application/vnd.wasm.config.v0+json` config; no entrypoint, no root filesystem.
+    Artifact,
 }
 
 /// An OCI image layout tar, as `ctr images import` takes it, for `wasip1/wasm`, named
@@ -202,18 +305,36 @@ pub fn oci_image_tar(name: &str, wasm: &[u8], layout: ImageLayout) -> Vec<u8> {
         blobs.push((digest.clone(), bytes));
         serde_json::json!({"digest": digest, "size": size})
     };
-    let ImageLayout::Plain = layout;
-    let layer = tar(&[("app.wasm", wasm)]);
+    let (layer, layer_type) = match layout {
+        ImageLayout::Plain => (
+            tar(&[("app.wasm", wasm)]),
+            "application/vnd.oci.image.layer.v1.tar",
+        ),
+        ImageLayout::Artifact => (
+            wasm.to_vec(),
+            "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm",
+        ),
+    };
     let mut layer_descriptor = blob(layer);
-    layer_descriptor["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
-    let config = serde_json::json!({
-        "architecture": "wasm",
-        "os": "wasip1",
-        "config": {"Entrypoint": ["/app.wasm"], "Env": ["FROM_IMAGE=1"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_descriptor["digest"].clone()]},
-    });
+    layer_descriptor["mediaType"] = layer_type.into();
+    let digest = layer_descriptor["digest"].clone();
+    let (config, config_type) = match layout {
+        ImageLayout::Plain => (
+            serde_json::json!({
+                "architecture": "wasm",
+                "os": "wasip1",
+                "config": {"Entrypoint": ["/app.wasm"], "Env": ["FROM_IMAGE=1"]},
+                "rootfs": {"type": "layers", "diff_ids": [digest]},
+            }),
+            "application/vnd.oci.image.config.v1+json",
+        ),
+        ImageLayout::Artifact => (
+            serde_json::json!({"architecture": "wasm", "os": "wasip1", "layerDigests": [digest]}),
+            "application/vnd.wasm.config.v0+json",
+        ),
+    };
     let mut config_descriptor = blob(serde_json::to_vec(&config).unwrap());
-    config_descriptor["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+    config_descriptor["mediaType"] = config_type.into();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
