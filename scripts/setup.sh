@@ -34,6 +34,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v containerd >/dev/null || missing+=(containerd)
+# The shim's tests make a pod's network namespace with `ip netns`.
+command -v ip >/dev/null || missing+=(iproute2)
 # containerd's API bindings (crate containerd-client) are generated at build time.
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 if [ ${#missing[@]} -gt 0 ]; then

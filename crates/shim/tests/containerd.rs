@@ -18,19 +18,24 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A receiver, and a private containerd whose shims export to it, with the test images
 /// imported; `None` (after saying why) where this machine cannot run containerd at all.
 async fn start(name: &str) -> Option<(OtlpReceiver, Containerd)> {
+    let receiver = OtlpReceiver::start().await;
+    let env = receiver.exporter_env(Transport::Grpc);
+    Some((receiver, start_with(name, env)?))
+}
+
+/// A private containerd with `env`, with the test images imported.
+fn start_with(name: &str, mut env: Vec<(&'static str, String)>) -> Option<Containerd> {
     if let Some(why) = cannot_run_containerd() {
         eprintln!("skipping: {why}");
         return None;
     }
-    let receiver = OtlpReceiver::start().await;
-    let mut env = receiver.exporter_env(Transport::Grpc);
     env.push(("OTEL_METRIC_EXPORT_INTERVAL", "500".to_owned()));
     let containerd = Containerd::start(name, &env);
     for (image, component) in [(COMMAND_IMAGE, "command"), (HTTP_IMAGE, "http-misbehave")] {
         let wasm = std::fs::read(guest(component)).unwrap();
         containerd.import(&oci_image_tar(image, &wasm, ImageLayout::Plain));
     }
-    Some((receiver, containerd))
+    Some(containerd)
 }
 
 /// Waits until the task `id` has stopped, then deletes it and its container.
@@ -120,11 +125,20 @@ async fn command_output_arguments_environment_and_exit_codes() {
     assert!(text(&out.stderr).contains("a line on stderr"));
 
     // A trapping guest fails its task (134, as an abort), and the next one runs.
+    // As Kubernetes' CRI would annotate it.
+    let cri = [
+        "--annotation",
+        "io.kubernetes.cri.sandbox-name=web-7f9c",
+        "--annotation",
+        "io.kubernetes.cri.sandbox-namespace=shop",
+        "--annotation",
+        "io.kubernetes.cri.container-name=worker",
+    ];
     let out = run(
         &containerd,
         "trap",
         COMMAND_IMAGE,
-        &[],
+        &cri,
         &["/app.wasm", "trap"],
     );
     assert_eq!(out.status.code(), Some(134));
@@ -167,10 +181,11 @@ async fn command_output_arguments_environment_and_exit_codes() {
             span.resource.get("container.id").map(String::as_str),
             Some("trap")
         );
-        assert_eq!(
-            span.resource.get("container.runtime").map(String::as_str),
-            Some("wasmlens")
-        );
+        let resource = |key: &str| span.resource.get(key).map(String::as_str);
+        assert_eq!(resource("container.runtime"), Some("wasmlens"));
+        assert_eq!(resource("k8s.pod.name"), Some("web-7f9c"));
+        assert_eq!(resource("k8s.namespace.name"), Some("shop"));
+        assert_eq!(resource("k8s.container.name"), Some("worker"));
     }
     let create = spans_named(&spans, "TaskCreate", "trap")[0];
     let invocation = spans
@@ -394,4 +409,96 @@ async fn a_wasm_oci_artifact_runs_from_its_layer() {
             })
         })
         .await;
+}
+
+/// A pod's network namespace, as CNI makes one (here with `ip netns`), deleted on drop.
+struct NetworkNamespace(String);
+
+impl NetworkNamespace {
+    fn new(name: &str) -> Self {
+        let name = format!("{name}-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let status = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .expect("ip (iproute2)");
+            assert!(status.success(), "ip {args:?} failed");
+        };
+        ip(&["netns", "add", &name]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        NetworkNamespace(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.0)
+    }
+
+    /// GETs `url` from inside the namespace; `None` if nothing answered.
+    fn get(&self, url: &str) -> Option<String> {
+        let script = format!(
+            "import urllib.request; print(urllib.request.urlopen({url:?}, timeout=2).read().decode(), end='')"
+        );
+        let output = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.0, "python3", "-c", &script])
+            .output()
+            .unwrap();
+        output.status.success().then(|| text(&output.stdout))
+    }
+}
+
+impl Drop for NetworkNamespace {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_component_is_served_in_the_pods_network_namespace() {
+    // Its collector would be out of reach from the pod's network: nothing is exported.
+    let off = vec![("OTEL_SDK_DISABLED", "true".to_owned())];
+    let Some(containerd) = start_with("shim-netns", off) else {
+        return;
+    };
+    let pod = NetworkNamespace::new("wasmlens-pod");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("WASMLENS_LISTEN=127.0.0.1:{port}");
+    let network = format!("network:{}", pod.path());
+    containerd.ctr_ok(&[
+        "run",
+        "-d",
+        "--with-ns",
+        &network,
+        "--platform",
+        "wasip1/wasm",
+        "--runtime",
+        SHIM,
+        "--env",
+        &listen,
+        HTTP_IMAGE,
+        "pod-web",
+    ]);
+    let url = format!("http://127.0.0.1:{port}/inside");
+    let deadline = std::time::Instant::now() + WAIT;
+    let answer = loop {
+        if let Some(answer) = pod.get(&url) {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not served in the pod:\n{}",
+            containerd.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(answer, "ok\n");
+    // ...and not on the host's network.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    containerd.ctr_ok(&["task", "kill", "pod-web"]);
+    wait_stopped_and_delete(&containerd, "pod-web").await;
 }
