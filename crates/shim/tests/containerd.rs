@@ -77,6 +77,29 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The shim's spans as docs/telemetry.md lists them: names and attribute keys.
+fn documented_task_spans() -> (Vec<String>, Vec<String>) {
+    let docs = include_str!("../../../docs/telemetry.md");
+    let section = docs
+        .split("## Spans of the containerd shim")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/telemetry.md has the shim's spans");
+    let row = section
+        .lines()
+        .find(|line| line.starts_with("| `Task"))
+        .expect("a table row of Task spans");
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let cells: Vec<&str> = row.split('|').collect();
+    (ticked(cells[1]), ticked(cells[3]))
+}
+
 fn spans_named<'a>(spans: &'a [SpanRecord], name: &str, container: &str) -> Vec<&'a SpanRecord> {
     spans
         .iter()
@@ -186,6 +209,22 @@ async fn command_output_arguments_environment_and_exit_codes() {
         assert_eq!(resource("k8s.pod.name"), Some("web-7f9c"));
         assert_eq!(resource("k8s.namespace.name"), Some("shop"));
         assert_eq!(resource("k8s.container.name"), Some("worker"));
+    }
+    // Nothing arrives from the shim that docs/telemetry.md does not list.
+    let (names, keys) = documented_task_spans();
+    for span in spans.iter().filter(|s| s.name.starts_with("Task")) {
+        assert!(
+            names.contains(&span.name),
+            "{} is not documented",
+            span.name
+        );
+        for key in span.attributes.keys() {
+            assert!(
+                keys.contains(key),
+                "{}'s {key} is not documented",
+                span.name
+            );
+        }
     }
     let create = spans_named(&spans, "TaskCreate", "trap")[0];
     let invocation = spans
