@@ -8,6 +8,7 @@ use containerd_shim::protos::types::mount::Mount;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 use std::fs::{File, OpenOptions};
+use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -32,12 +33,37 @@ pub enum Payload {
     Sandbox,
 }
 
-/// A created container.
+/// Where containerd is, for what the root filesystem does not hold.
+pub struct Containerd {
+    /// Its API socket (the shim's `-address`).
+    pub address: String,
+    pub namespace: String,
+}
+
+/// A created container. Dropping it unmounts its root filesystem.
 pub struct Container {
     pub bundle: PathBuf,
     pub io: Io,
-    /// Where its root filesystem was mounted, to be unmounted when it is deleted.
-    mounted: Option<PathBuf>,
+    _rootfs: Option<MountedRootfs>,
+}
+
+/// The root filesystem containerd prepared, mounted at the bundle's `rootfs` (as runc's
+/// shim mounts it) until dropped: also when the request that mounted it fails half-way
+/// or is abandoned.
+struct MountedRootfs(PathBuf);
+
+impl Drop for MountedRootfs {
+    fn drop(&mut self) {
+        let target = self.0.to_string_lossy();
+        if let Err(err) = containerd_shim::mount::umount_recursive(Some(&target), 0) {
+            tracing::warn!("cannot unmount {target}: {err}");
+        }
+    }
+}
+
+/// Unmounts what a daemon that died left at `bundle/rootfs`.
+pub fn unmount_rootfs(bundle: &Path) {
+    drop(MountedRootfs(bundle.join("rootfs")));
 }
 
 impl Container {
@@ -50,60 +76,50 @@ impl Container {
         req: &api::CreateTaskRequest,
         cx: Context,
     ) -> anyhow::Result<(Container, Payload)> {
+        if let Some(why) = crate::daemon::network_join_failed() {
+            bail!("{why}");
+        }
         let bundle = PathBuf::from(&req.bundle);
         let spec = ContainerSpec::load(&bundle)?;
-        let mounted = mount_rootfs(&req.rootfs, &spec.root)?;
         let container = Container {
+            _rootfs: mount_rootfs(&req.rootfs, &bundle, &spec)?,
             bundle,
             io: Io {
                 stdin: req.stdin.clone(),
                 stdout: req.stdout.clone(),
                 stderr: req.stderr.clone(),
             },
-            mounted,
         };
-        let found = find_component(containerd, &req.id, &spec, &container.bundle).await;
-        let prepared = match found {
-            Ok(component) => prepare(telemetry, &req.id, &spec, component, &container.io, cx).await,
-            Err(err) => Err(err),
-        };
-        match prepared {
-            Ok(payload) => Ok((container, payload)),
-            Err(err) => {
-                container.remove();
-                Err(err)
+        let payload = match find_component(containerd, &req.id, &spec, &container.bundle).await? {
+            None => Payload::Sandbox,
+            Some(component) => {
+                let workload = workload_spec(&req.id, &spec, component, &container.io)?;
+                let parent = parent_of(telemetry, &spec.env, cx);
+                let workload = Workload::load(telemetry.clone(), workload, parent).await?;
+                Payload::Workload(Box::new(workload))
             }
-        }
+        };
+        Ok((container, payload))
     }
 
-    /// Undoes what [`Container::create`] did to the host: unmounts the root filesystem.
+    /// Undoes what [`Container::create`] did to the host.
     pub fn remove(self) {
-        if let Some(target) = self.mounted
-            && let Err(err) = unmount(&target)
-        {
-            tracing::warn!("cannot unmount {}: {err}", target.display());
-        }
+        drop(self);
     }
 }
 
-/// Where containerd is, for what the root filesystem does not hold.
-pub struct Containerd {
-    /// Its API socket (the shim's `-address`).
-    pub address: String,
-    pub namespace: String,
-}
-
-/// The component a container runs: where it is on the host, its bytes, and how to name
-/// it (its path in the container, or its image).
-pub struct Component {
+/// The component a container runs: where it was copied for the workload to load, and
+/// how to name it (its path in the container, or its image).
+struct Component {
     source: PathBuf,
     bytes: Vec<u8>,
     shown: String,
 }
 
 /// Finds the component: the file the entrypoint names in the root filesystem (a plain
-/// image), or else a layer of the image of its own (the Wasm OCI artifact layout), which
-/// is written into the bundle for the workload to load. `None` for a pod's sandbox.
+/// image), or else a layer of the image of its own (the Wasm OCI artifact layout). Either
+/// is copied into the bundle, where the workload loads it: the root filesystem is read
+/// once, within itself. `None` for a pod's sandbox.
 async fn find_component(
     containerd: &Containerd,
     id: &str,
@@ -113,14 +129,16 @@ async fn find_component(
     if spec.is_sandbox() {
         return Ok(None);
     }
-    let in_rootfs = match spec.args.first() {
-        Some(_) => Some(spec.component_path()?),
-        None => None,
+    let source = bundle.join("component.wasm");
+    let write = |bytes: &[u8]| {
+        std::fs::write(&source, bytes).with_context(|| format!("cannot write {}", source.display()))
     };
-    if let Some(source) = in_rootfs.filter(|path| path.is_file()) {
-        let shown = spec.args[0].clone();
-        let bytes =
-            std::fs::read(&source).with_context(|| format!("cannot read the component {shown}"))?;
+    if let Some(entry) = spec.args.first()
+        && let Some(bytes) = read_in_root(&spec.root, &spec.component_path()?)
+            .with_context(|| format!("cannot read the component {entry}"))?
+    {
+        write(&bytes)?;
+        let shown = entry.clone();
         return Ok(Some(Component {
             source,
             bytes,
@@ -131,9 +149,7 @@ async fn find_component(
         crate::artifact::ContainerdApi::connect(&containerd.address, &containerd.namespace).await?;
     match api.component_layer(id).await? {
         Some((bytes, image)) => {
-            let source = bundle.join("component.wasm");
-            std::fs::write(&source, &bytes)
-                .with_context(|| format!("cannot write {}", source.display()))?;
+            write(&bytes)?;
             Ok(Some(Component {
                 source,
                 bytes,
@@ -153,48 +169,42 @@ async fn find_component(
     }
 }
 
-async fn prepare(
-    telemetry: &Arc<Telemetry>,
+/// The file at `path` (inside `root`), read with every symbolic link resolved within
+/// `root`, as the container would see it: never a file of the host's. `None` if there is
+/// no such file.
+fn read_in_root(root: &Path, path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let Ok(relative) = path.strip_prefix(root) else {
+        bail!("{} is outside the root filesystem", path.display());
+    };
+    let Ok(root) = File::open(root) else {
+        return Ok(None);
+    };
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    match rustix::fs::openat2(&root, relative, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
+        Ok(fd) => {
+            let mut bytes = Vec::new();
+            File::from(fd).read_to_end(&mut bytes)?;
+            Ok(Some(bytes))
+        }
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The workload of one component a container makes.
+fn workload_spec(
     id: &str,
     spec: &ContainerSpec,
-    component: Option<Component>,
+    component: Component,
     io: &Io,
-    cx: Context,
-) -> anyhow::Result<Payload> {
-    let Some(Component {
+) -> anyhow::Result<WorkloadSpec> {
+    let Component {
         source,
         bytes,
         shown,
-    }) = component
-    else {
-        return Ok(Payload::Sandbox);
-    };
-    let shown = shown.as_str();
-    let exports = exported_names(&bytes).with_context(|| shown.to_owned())?;
-    let exports_ = |interface: &str| {
-        exports
-            .iter()
-            .any(|name| name.split('@').next() == Some(interface))
-    };
-    let trigger = if exports_("wasi:http/incoming-handler") {
-        Trigger::Http {
-            route: "/".to_owned(),
-        }
-    } else if exports_("wasi:cli/run") {
-        Trigger::Cli {
-            args: spec.args.iter().skip(1).cloned().collect(),
-        }
-    } else {
-        bail!(
-            "{shown} exports neither wasi:http/incoming-handler (served over HTTP) nor \
-             wasi:cli/run (run as a command); it exports {}",
-            if exports.is_empty() {
-                "nothing".to_owned()
-            } else {
-                exports.join(", ")
-            }
-        );
-    };
+    } = component;
+    let trigger = trigger(spec, &bytes, &shown)?;
     let mut server = ServeOptions::default();
     if matches!(trigger, Trigger::Http { .. }) {
         server.listen = spec.listen()?;
@@ -206,51 +216,85 @@ async fn prepare(
             );
         }
     }
-    let (file_id, _) = component_names(&source);
-    let component = ComponentSpec {
-        id: file_id,
-        source: source.clone(),
-        trigger,
-        limits: spec.limits()?,
-        grants: Grants {
-            wasi: WasiConfig {
-                // The program's name: the entrypoint as the container gives it, or the
-                // image of a component that is a layer of its own.
-                args: match spec.args.is_empty() {
-                    true => vec![shown.to_owned()],
-                    false => spec.args.clone(),
-                },
-                env: spec.env.clone(),
-                // The root filesystem is the guest's `/` (an artifact's may have none).
-                dirs: (spec.root.is_dir().then(|| Preopen {
-                    host: spec.root.clone(),
-                    guest: "/".to_owned(),
-                }))
-                .into_iter()
-                .collect(),
-                output_files: Some(open_output(io)?),
-                ..WasiConfig::default()
-            },
-            ..Grants::default()
+    let wasi = WasiConfig {
+        // The program's name: the entrypoint as the container gives it, or the image of a
+        // component that is a layer of its own.
+        args: match spec.args.is_empty() {
+            true => vec![shown.clone()],
+            false => spec.args.clone(),
         },
+        env: spec.env.clone(),
+        // The root filesystem is the guest's `/` (an artifact's may have none).
+        dirs: (spec.root.is_dir().then(|| Preopen {
+            host: spec.root.clone(),
+            guest: "/".to_owned(),
+        }))
+        .into_iter()
+        .collect(),
+        output_files: Some(open_output(io)?),
+        ..WasiConfig::default()
     };
-    let workload = WorkloadSpec {
+    let (file_id, _) = component_names(Path::new(&shown));
+    Ok(WorkloadSpec {
         id: id.to_owned(),
         name: id.to_owned(),
         manifest: None,
-        components: vec![component],
+        components: vec![ComponentSpec {
+            id: file_id,
+            source,
+            trigger,
+            limits: spec.limits()?,
+            grants: Grants {
+                wasi,
+                ..Grants::default()
+            },
+        }],
         server,
+    })
+}
+
+/// How the component runs, by what it exports: served over HTTP, or run as a command.
+fn trigger(spec: &ContainerSpec, bytes: &[u8], shown: &str) -> anyhow::Result<Trigger> {
+    let exports = exported_names(bytes).with_context(|| shown.to_owned())?;
+    let exports_interface = |interface: &str| {
+        exports
+            .iter()
+            .any(|name| name.split('@').next() == Some(interface))
     };
-    let from_env = propagation::extract_from_env(telemetry.propagator(), |name| {
-        spec.env_var(name).map(str::to_owned)
-    });
-    let parent = if from_env.span().span_context().is_valid() {
-        from_env
+    if exports_interface("wasi:http/incoming-handler") {
+        Ok(Trigger::Http {
+            route: "/".to_owned(),
+        })
+    } else if exports_interface("wasi:cli/run") {
+        Ok(Trigger::Cli {
+            args: spec.args.iter().skip(1).cloned().collect(),
+        })
     } else {
-        cx
+        let exported = match exports.is_empty() {
+            true => "nothing".to_owned(),
+            false => exports.join(", "),
+        };
+        bail!(
+            "{shown} exports neither wasi:http/incoming-handler (served over HTTP) nor \
+             wasi:cli/run (run as a command); it exports {exported}"
+        )
+    }
+}
+
+/// What the workload's trace continues: a trace the container's environment names, else
+/// the `Create` request's span.
+fn parent_of(telemetry: &Telemetry, env: &[(String, String)], cx: Context) -> Context {
+    let lookup = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     };
-    let workload = Workload::load(telemetry.clone(), workload, parent).await?;
-    Ok(Payload::Workload(Box::new(workload)))
+    let from_env = propagation::extract_from_env(telemetry.propagator(), lookup);
+    match from_env.span().span_context().is_valid() {
+        true => from_env,
+        false => cx,
+    }
 }
 
 /// Opens the container's stdout and stderr FIFOs (or /dev/null where containerd gave
@@ -264,7 +308,7 @@ fn open_output(io: &Io) -> anyhow::Result<OutputFiles> {
             .open(path)
             .with_context(|| format!("cannot open the container's output {path}"))?;
         // Writes block again, as a process's stdout does: output is never dropped.
-        set_blocking(&file)?;
+        crate::daemon::set_blocking(&file)?;
         Ok(Arc::new(Mutex::new(file)))
     };
     Ok(OutputFiles {
@@ -273,30 +317,34 @@ fn open_output(io: &Io) -> anyhow::Result<OutputFiles> {
     })
 }
 
-fn set_blocking(file: &File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd as _;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this function's caller owns.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Mounts what containerd prepared as the root filesystem (a snapshot) at `target`,
-/// when it sent any: then it is to be unmounted at delete.
-fn mount_rootfs(mounts: &[Mount], target: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// Mounts what containerd prepared as the root filesystem (a snapshot) at the bundle's
+/// `rootfs`, when it sent any; the spec must name that as its root.
+fn mount_rootfs(
+    mounts: &[Mount],
+    bundle: &Path,
+    spec: &ContainerSpec,
+) -> anyhow::Result<Option<MountedRootfs>> {
     if mounts.is_empty() {
         return Ok(None);
     }
-    std::fs::create_dir_all(target).with_context(|| format!("cannot make {}", target.display()))?;
+    let target = bundle.join("rootfs");
+    if spec.root != target {
+        bail!(
+            "the spec's root ({}) is not the bundle's rootfs, where containerd's snapshot is \
+             mounted",
+            spec.root.display()
+        );
+    }
+    std::fs::create_dir_all(&target)
+        .with_context(|| format!("cannot make {}", target.display()))?;
+    // Unmounted again if a later mount fails.
+    let mounted = MountedRootfs(target.clone());
     for mount in mounts {
         containerd_shim::mount::mount_rootfs(
             Some(mount.type_.as_str()),
             Some(mount.source.as_str()),
             &mount.options,
-            target,
+            &target,
         )
         .with_context(|| {
             format!(
@@ -307,11 +355,5 @@ fn mount_rootfs(mounts: &[Mount], target: &Path) -> anyhow::Result<Option<PathBu
             )
         })?;
     }
-    Ok(Some(target.to_owned()))
-}
-
-fn unmount(target: &Path) -> anyhow::Result<()> {
-    let target = target.to_string_lossy();
-    containerd_shim::mount::umount_recursive(Some(&target), 0)?;
-    Ok(())
+    Ok(Some(mounted))
 }

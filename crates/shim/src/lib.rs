@@ -12,6 +12,7 @@
 
 mod artifact;
 mod container;
+pub mod daemon;
 mod shim;
 pub mod spec;
 mod task;

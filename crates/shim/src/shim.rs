@@ -10,7 +10,7 @@ use containerd_shim::asynchronous::publisher::RemotePublisher;
 use containerd_shim::asynchronous::{ExitSignal, Shim, spawn};
 use containerd_shim::{Config, Error, Flags, StartOpts, api};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use wasmlens_telemetry::{Telemetry, TelemetryConfig};
 
 /// containerd's name for the runtime: `io.containerd.wasmlens.v1` finds the binary
@@ -48,22 +48,16 @@ impl Shim for WasmlensShim {
         Ok(address)
     }
 
-    /// After a daemon died: unmount what it may have left mounted, and say the task
-    /// ended as killed.
+    /// After a daemon died: unmount what it may have left mounted at the bundle's
+    /// `rootfs` (containerd runs this in the bundle), and say the task ended as killed.
     async fn delete_shim(&mut self) -> Result<api::DeleteResponse, Error> {
-        let rootfs = std::env::current_dir()
-            .map(|bundle| bundle.join("rootfs"))
-            .unwrap_or_default();
-        let _ = containerd_shim::mount::umount_recursive(rootfs.to_str(), 0);
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut at =
-            containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp::new();
-        at.seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+        match std::env::current_dir() {
+            Ok(bundle) => crate::container::unmount_rootfs(&bundle),
+            Err(err) => tracing::warn!("cannot tell the bundle, so nothing is unmounted: {err}"),
+        }
         Ok(api::DeleteResponse {
             exit_status: 128 + 9,
-            exited_at: Some(at).into(),
+            exited_at: Some(crate::task::timestamp(SystemTime::now())).into(),
             ..Default::default()
         })
     }

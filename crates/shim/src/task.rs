@@ -15,15 +15,19 @@ use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::{TtrpcResult, api};
 use opentelemetry::Context;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, oneshot, watch};
 use wasmlens_telemetry::Telemetry;
-use wasmlens_workload::StopHandle;
+use wasmlens_telemetry::names::shutdown_reason;
+use wasmlens_workload::{RunningWorkload, StopHandle};
 
-const SIGKILL: u32 = libc::SIGKILL as u32;
-const SIGINT: u32 = libc::SIGINT as u32;
+/// How long a task's telemetry may take to flush before its exit is reported anyway (a
+/// collector that is away must not hold the task up).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The exit status of a task whose workload panicked: as an abort.
+const PANICKED: u32 = 134;
 
 /// How the task ended.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +57,29 @@ struct Current {
     phase: Phase,
 }
 
+/// What a signal asks of a running task. A component cannot catch signals, so those that
+/// end a process by default stop it (gracefully, but for SIGKILL); the rest do nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    /// 0: only asks whether the task is there.
+    Probe,
+    Stop(&'static str),
+    Kill,
+    Ignored,
+}
+
+impl Signal {
+    fn of(number: u32) -> Self {
+        match number as i32 {
+            0 => Signal::Probe,
+            libc::SIGKILL => Signal::Kill,
+            libc::SIGINT => Signal::Stop(shutdown_reason::SIGINT),
+            libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT => Signal::Stop(shutdown_reason::SIGTERM),
+            _ => Signal::Ignored,
+        }
+    }
+}
+
 /// containerd's `containerd.task.v2.Task` service, for the one container of this shim.
 #[derive(Clone)]
 pub struct TaskService {
@@ -76,7 +103,8 @@ fn error(code: Code, message: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, message.into()))
 }
 
-fn timestamp(at: SystemTime) -> Timestamp {
+/// `at` as protobuf's timestamp.
+pub(crate) fn timestamp(at: SystemTime) -> Timestamp {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut ts = Timestamp::new();
     ts.seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
@@ -87,6 +115,17 @@ fn timestamp(at: SystemTime) -> Timestamp {
 /// The task's pid: the component runs inside the shim's own process.
 fn pid() -> u32 {
     std::process::id()
+}
+
+/// Only the container's own process exists: no `exec`.
+fn only_init(exec_id: &str) -> TtrpcResult<()> {
+    match exec_id.is_empty() {
+        true => Ok(()),
+        false => Err(error(
+            Code::NOT_FOUND,
+            format!("no process {exec_id:?}: wasmlens does not exec"),
+        )),
+    }
 }
 
 impl TaskService {
@@ -127,28 +166,50 @@ impl TaskService {
         *self.inner.exited.borrow()
     }
 
-    /// Notes that the task ended with `status`, once its telemetry is flushed, and tells
-    /// containerd.
+    /// The task ended with `status`: its telemetry is flushed (for at most
+    /// [`FLUSH_TIMEOUT`]), then the exit is noted and containerd told.
     async fn finish(&self, status: u32) {
         let telemetry = self.inner.telemetry.clone();
-        let _ = tokio::task::spawn_blocking(move || telemetry.flush()).await;
+        let flush = tokio::task::spawn_blocking(move || telemetry.flush());
+        if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
+            tracing::warn!(
+                "telemetry was not flushed within {FLUSH_TIMEOUT:?}; reporting the exit"
+            );
+        }
+        let mut current = self.inner.current.lock().await;
+        if let Some(exited) = self.record_exit(&mut current, status) {
+            drop(current);
+            self.report_exit(exited).await;
+        }
+    }
+
+    async fn report_exit(&self, exited: Exited) {
+        self.publish(TaskExit {
+            container_id: self.inner.id.clone(),
+            id: self.inner.id.clone(),
+            pid: pid(),
+            exit_status: exited.status,
+            exited_at: Some(timestamp(exited.at)).into(),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Notes the exit (the phase and the status together, under the lock), unless it
+    /// was noted already.
+    fn record_exit(&self, current: &mut Option<Current>, status: u32) -> Option<Exited> {
+        if self.status().is_some() {
+            return None;
+        }
+        if let Some(current) = current.as_mut() {
+            current.phase = Phase::Exited;
+        }
         let exited = Exited {
             status,
             at: SystemTime::now(),
         };
         self.inner.exited.send_replace(Some(exited));
-        if let Some(current) = self.inner.current.lock().await.as_mut() {
-            current.phase = Phase::Exited;
-        }
-        self.publish(TaskExit {
-            container_id: self.inner.id.clone(),
-            id: self.inner.id.clone(),
-            pid: pid(),
-            exit_status: status,
-            exited_at: Some(timestamp(exited.at)).into(),
-            ..Default::default()
-        })
-        .await;
+        Some(exited)
     }
 
     async fn do_create(
@@ -156,21 +217,27 @@ impl TaskService {
         req: api::CreateTaskRequest,
         cx: Context,
     ) -> TtrpcResult<api::CreateTaskResponse> {
-        let mut current = self.inner.current.lock().await;
-        if current.is_some() {
-            return Err(error(
+        let exists = || {
+            error(
                 Code::ALREADY_EXISTS,
                 format!("task {} already exists", req.id),
-            ));
+            )
+        };
+        if self.inner.current.lock().await.is_some() {
+            return Err(exists());
         }
-        let bundle = PathBuf::from(&req.bundle);
-        let (container, payload) =
-            Container::create(&self.inner.telemetry, &self.inner.containerd, &req, cx)
-                .await
-                .map_err(|err| {
-                    tracing::error!("cannot create task {}: {err:#}", req.id);
-                    error(Code::FAILED_PRECONDITION, format!("{err:#}"))
-                })?;
+        // Made without the lock held: State calls are answered meanwhile.
+        let inner = &self.inner;
+        let (container, payload) = Container::create(&inner.telemetry, &inner.containerd, &req, cx)
+            .await
+            .map_err(|err| {
+                tracing::error!("cannot create task {}: {err:#}", req.id);
+                error(Code::FAILED_PRECONDITION, format!("{err:#}"))
+            })?;
+        let mut current = inner.current.lock().await;
+        if current.is_some() {
+            return Err(exists());
+        }
         *current = Some(Current {
             container,
             phase: Phase::Created(payload),
@@ -178,7 +245,7 @@ impl TaskService {
         drop(current);
         self.publish(TaskCreate {
             container_id: req.id.clone(),
-            bundle: bundle.display().to_string(),
+            bundle: req.bundle.clone(),
             rootfs: req.rootfs.clone(),
             io: Some(TaskIO {
                 stdin: req.stdin.clone(),
@@ -198,7 +265,8 @@ impl TaskService {
         })
     }
 
-    async fn do_start(&self) -> TtrpcResult<api::StartResponse> {
+    async fn do_start(&self, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+        only_init(&req.exec_id)?;
         let mut guard = self.inner.current.lock().await;
         let current = guard
             .as_mut()
@@ -206,44 +274,42 @@ impl TaskService {
         let payload = match std::mem::replace(&mut current.phase, Phase::Exited) {
             Phase::Created(payload) => payload,
             other => {
+                let why = match other {
+                    Phase::Exited => "the task has already exited",
+                    _ => "the task has already started",
+                };
                 current.phase = other;
-                return Err(error(
-                    Code::FAILED_PRECONDITION,
-                    "the task has already started",
-                ));
+                return Err(error(Code::FAILED_PRECONDITION, why));
             }
         };
-        let this = self.clone();
-        current.phase = Phase::Started(match payload {
+        let (control, ends) = match payload {
             Payload::Workload(workload) => {
                 let running = workload.start();
                 let control = Control::Workload {
                     stop: running.stop_handle(),
                     kill: running.kill_handle(),
                 };
-                tokio::spawn(async move {
-                    let ended = running.wait().await;
-                    this.finish(u32::try_from(ended.exit_code).unwrap_or(1))
-                        .await;
-                });
-                control
+                (control, Ends::Workload(running))
             }
             Payload::Sandbox => {
                 let (send, receive) = oneshot::channel();
-                tokio::spawn(async move {
-                    let status = receive.await.unwrap_or(0);
-                    this.finish(status).await;
-                });
-                Control::Sandbox(Some(send))
+                (Control::Sandbox(Some(send)), Ends::Sandbox(receive))
             }
-        });
+        };
+        current.phase = Phase::Started(control);
         drop(guard);
+        // Told before its exit can be.
         self.publish(TaskStart {
             container_id: self.inner.id.clone(),
             pid: pid(),
             ..Default::default()
         })
         .await;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let status = ends.status().await;
+            this.finish(status).await;
+        });
         Ok(api::StartResponse {
             pid: pid(),
             ..Default::default()
@@ -251,35 +317,46 @@ impl TaskService {
     }
 
     async fn do_kill(&self, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        only_init(&req.exec_id)?;
+        let signal = Signal::of(req.signal);
         let mut guard = self.inner.current.lock().await;
         let current = guard
             .as_mut()
             .ok_or_else(|| error(Code::NOT_FOUND, "no task has been created"))?;
-        let signal = req.signal;
-        match &mut current.phase {
-            Phase::Exited => return Err(error(Code::NOT_FOUND, "process already finished")),
-            Phase::Created(_) => {
-                // Never started: it ends as a process killed by the signal would.
-                current.phase = Phase::Exited;
-                drop(guard);
-                self.finish(128 + signal).await;
+        match (&mut current.phase, signal) {
+            (Phase::Exited, _) => return Err(error(Code::NOT_FOUND, "process already finished")),
+            (_, Signal::Probe) => return Ok(api::Empty::default()),
+            (_, Signal::Ignored) => {
+                tracing::info!("signal {} ignored: a component cannot catch it", req.signal);
+                return Ok(api::Empty::default());
             }
-            Phase::Started(Control::Workload { stop, kill }) => match signal {
-                SIGKILL => kill.abort(),
-                SIGINT => stop.stop(wasmlens_telemetry::names::shutdown_reason::SIGINT),
-                _ => stop.stop(wasmlens_telemetry::names::shutdown_reason::SIGTERM),
-            },
-            Phase::Started(Control::Sandbox(send)) => {
+            (Phase::Started(Control::Workload { kill, .. }), Signal::Kill) => kill.abort(),
+            (Phase::Started(Control::Workload { stop, .. }), Signal::Stop(reason)) => {
+                stop.stop(reason)
+            }
+            (Phase::Started(Control::Sandbox(send)), _) => {
                 if let Some(send) = send.take() {
-                    let status = if signal == SIGKILL { 128 + signal } else { 0 };
+                    let status = if signal == Signal::Kill {
+                        128 + req.signal
+                    } else {
+                        0
+                    };
                     let _ = send.send(status);
+                }
+            }
+            (Phase::Created(_), _) => {
+                // Never started: it ends as a process killed by the signal would.
+                if let Some(exited) = self.record_exit(&mut guard, 128 + req.signal) {
+                    drop(guard);
+                    self.report_exit(exited).await;
                 }
             }
         }
         Ok(api::Empty::default())
     }
 
-    async fn do_wait(&self) -> TtrpcResult<api::WaitResponse> {
+    async fn do_wait(&self, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
+        only_init(&req.exec_id)?;
         let mut exited = self.inner.exited.subscribe();
         let exited = exited
             .wait_for(Option::is_some)
@@ -293,7 +370,8 @@ impl TaskService {
         })
     }
 
-    async fn do_delete(&self) -> TtrpcResult<api::DeleteResponse> {
+    async fn do_delete(&self, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
+        only_init(&req.exec_id)?;
         let mut guard = self.inner.current.lock().await;
         let Some(current) = guard.as_ref() else {
             return Err(error(Code::NOT_FOUND, "no task has been created"));
@@ -304,10 +382,9 @@ impl TaskService {
                 "the task is still running: kill it first",
             ));
         }
-        let exited = self.status().unwrap_or(Exited {
-            status: 0,
-            at: SystemTime::now(),
-        });
+        // A task deleted before it started ends here, for whoever waits for it.
+        self.record_exit(&mut guard, 0);
+        let exited = self.status().expect("recorded");
         if let Some(current) = guard.take() {
             current.container.remove();
         }
@@ -329,7 +406,8 @@ impl TaskService {
         })
     }
 
-    async fn do_state(&self) -> TtrpcResult<api::StateResponse> {
+    async fn do_state(&self, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
+        only_init(&req.exec_id)?;
         let guard = self.inner.current.lock().await;
         let current = guard
             .as_ref()
@@ -355,14 +433,30 @@ impl TaskService {
         })
     }
 
-    /// Ends the shim once telemetry is flushed, unless a task is still running (and
-    /// containerd did not say `now`).
+    /// Whether the shim may end: not while its container exists (it holds a mount and
+    /// its task's status), unless containerd says `now`.
     async fn do_shutdown(&self, now: bool) -> TtrpcResult<bool> {
-        let running = matches!(
-            self.inner.current.lock().await.as_ref().map(|c| &c.phase),
-            Some(Phase::Started(_))
-        );
-        Ok(now || !running)
+        Ok(now || self.inner.current.lock().await.is_none())
+    }
+}
+
+/// How a started task's end is awaited.
+enum Ends {
+    Workload(RunningWorkload),
+    Sandbox(oneshot::Receiver<u32>),
+}
+
+impl Ends {
+    /// The exit status. A workload that panicked ends as an abort, so that its task is
+    /// still reported ended.
+    async fn status(self) -> u32 {
+        match self {
+            Ends::Workload(running) => match tokio::spawn(running.wait()).await {
+                Ok(ended) => u32::try_from(ended.exit_code).unwrap_or(1),
+                Err(_) => PANICKED,
+            },
+            Ends::Sandbox(receive) => receive.await.unwrap_or(0),
+        }
     }
 }
 
@@ -373,11 +467,8 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> TtrpcResult<api::CreateTaskResponse> {
-        let telemetry = self.inner.telemetry.clone();
-        traced(&telemetry, ctx, "Create", &req.id.clone(), |cx| {
-            self.do_create(req, cx)
-        })
-        .await
+        let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
+        traced(&telemetry, ctx, "Create", &id, |cx| self.do_create(req, cx)).await
     }
 
     async fn start(
@@ -385,16 +476,13 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
-        let telemetry = self.inner.telemetry.clone();
-        traced(&telemetry, ctx, "Start", &req.id, |_| self.do_start()).await
+        let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
+        traced(&telemetry, ctx, "Start", &id, |_| self.do_start(req)).await
     }
 
     async fn kill(&self, ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        let telemetry = self.inner.telemetry.clone();
-        traced(&telemetry, ctx, "Kill", &req.id.clone(), |_| {
-            self.do_kill(req)
-        })
-        .await
+        let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
+        traced(&telemetry, ctx, "Kill", &id, |_| self.do_kill(req)).await
     }
 
     async fn wait(
@@ -402,8 +490,8 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::WaitRequest,
     ) -> TtrpcResult<api::WaitResponse> {
-        let telemetry = self.inner.telemetry.clone();
-        traced(&telemetry, ctx, "Wait", &req.id, |_| self.do_wait()).await
+        let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
+        traced(&telemetry, ctx, "Wait", &id, |_| self.do_wait(req)).await
     }
 
     async fn delete(
@@ -411,8 +499,8 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::DeleteRequest,
     ) -> TtrpcResult<api::DeleteResponse> {
-        let telemetry = self.inner.telemetry.clone();
-        traced(&telemetry, ctx, "Delete", &req.id, |_| self.do_delete()).await
+        let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
+        traced(&telemetry, ctx, "Delete", &id, |_| self.do_delete(req)).await
     }
 
     async fn state(
@@ -420,8 +508,8 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::StateRequest,
     ) -> TtrpcResult<api::StateResponse> {
-        let telemetry = self.inner.telemetry.clone();
-        traced(&telemetry, ctx, "State", &req.id, |_| self.do_state()).await
+        let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
+        traced(&telemetry, ctx, "State", &id, |_| self.do_state(req)).await
     }
 
     async fn pids(

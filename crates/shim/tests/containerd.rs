@@ -73,6 +73,24 @@ fn run(containerd: &Containerd, id: &str, image: &str, flags: &[&str], args: &[&
     containerd.ctr(&all)
 }
 
+/// Starts the HTTP image as task `id`, detached, on a free loopback port in the network
+/// `network` chooses (`--net-host`, or `--with-ns` a pod's), with `flags`; its port.
+fn serve_detached(containerd: &Containerd, id: &str, network: &[&str], flags: &[&str]) -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("WASMLENS_LISTEN=127.0.0.1:{port}");
+    let mut args = vec!["run", "-d", "--platform", "wasip1/wasm", "--runtime", SHIM];
+    args.extend_from_slice(network);
+    args.extend_from_slice(&["--env", &listen]);
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[HTTP_IMAGE, id]);
+    containerd.ctr_ok(&args);
+    port
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -320,27 +338,8 @@ async fn http_component_is_served_drained_on_sigterm_and_deleted() {
     let Some((receiver, containerd)) = start("shim-http").await else {
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("WASMLENS_LISTEN=127.0.0.1:{port}");
-    containerd.ctr_ok(&[
-        "run",
-        "-d",
-        "--net-host",
-        "--platform",
-        "wasip1/wasm",
-        "--runtime",
-        SHIM,
-        "--env",
-        &listen,
-        "--annotation",
-        "wasmlens.io/timeout=2s",
-        HTTP_IMAGE,
-        "web",
-    ]);
+    let timeout = ["--annotation", "wasmlens.io/timeout=2s"];
+    let port = serve_detached(&containerd, "web", &["--net-host"], &timeout);
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -501,27 +500,8 @@ async fn an_http_component_is_served_in_the_pods_network_namespace() {
         return;
     };
     let pod = NetworkNamespace::new("wasmlens-pod");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("WASMLENS_LISTEN=127.0.0.1:{port}");
     let network = format!("network:{}", pod.path());
-    containerd.ctr_ok(&[
-        "run",
-        "-d",
-        "--with-ns",
-        &network,
-        "--platform",
-        "wasip1/wasm",
-        "--runtime",
-        SHIM,
-        "--env",
-        &listen,
-        HTTP_IMAGE,
-        "pod-web",
-    ]);
+    let port = serve_detached(&containerd, "pod-web", &["--with-ns", &network], &[]);
     let url = format!("http://127.0.0.1:{port}/inside");
     let deadline = std::time::Instant::now() + WAIT;
     let answer = loop {
@@ -540,4 +520,89 @@ async fn an_http_component_is_served_in_the_pods_network_namespace() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     containerd.ctr_ok(&["task", "kill", "pod-web"]);
     wait_stopped_and_delete(&containerd, "pod-web").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_killed_or_deleted_before_they_start() {
+    let Some((_receiver, containerd)) = start("shim-unstarted").await else {
+        return;
+    };
+    // Made through containerd's API, which gives no root filesystem: an artifact.
+    let wasm = std::fs::read(guest("command")).unwrap();
+    let image = "docker.io/wasmlens/artifact:test";
+    containerd.import_packed(&oci_image_tar(image, &wasm, ImageLayout::Artifact));
+    let api = containerd.api().await;
+    let args = ["/artifact.wasm", "args", "never"];
+    // Killed before it starts: it ends as killed by the signal, and is deleted.
+    api.create(SHIM, image, "killed", &args).await;
+    api.kill("killed", 9).await;
+    assert_eq!(api.wait("killed").await, 137);
+    assert_eq!(api.delete("killed").await, 137);
+    // Deleted before it starts: whoever waits for it is answered.
+    api.create(SHIM, image, "dropped", &args).await;
+    let waiting = {
+        let api = containerd.api().await;
+        tokio::spawn(async move { api.wait("dropped").await })
+    };
+    api.delete("dropped").await;
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("the wait is answered")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pods_sandbox_runs_until_it_is_killed() {
+    let Some((_receiver, containerd)) = start("shim-sandbox").await else {
+        return;
+    };
+    containerd.ctr_ok(&[
+        "run",
+        "-d",
+        "--platform",
+        "wasip1/wasm",
+        "--runtime",
+        SHIM,
+        "--annotation",
+        "io.kubernetes.cri.container-type=sandbox",
+        COMMAND_IMAGE,
+        "pause",
+    ]);
+    assert!(containerd.ctr_ok(&["task", "ls"]).contains("RUNNING"));
+    containerd.ctr_ok(&["task", "kill", "pause"]);
+    wait_stopped_and_delete(&containerd, "pause").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shim_that_dies_is_cleaned_up_after() {
+    let Some((_receiver, containerd)) = start("shim-dies").await else {
+        return;
+    };
+    serve_detached(&containerd, "doomed", &["--net-host"], &[]);
+    let listing = containerd.ctr_ok(&["task", "ls"]);
+    let pid: i32 = listing
+        .lines()
+        .find(|line| line.starts_with("doomed"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|pid| pid.parse().ok())
+        .expect("the task's pid");
+    let shim = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::kill_process(shim, rustix::process::Signal::KILL).unwrap();
+    // containerd runs the shim's `delete`, which unmounts the root filesystem, and
+    // forgets the task; the container can be deleted.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while containerd.ctr_ok(&["task", "ls"]).contains("doomed") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead task was not cleaned up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    containerd.ctr_ok(&["container", "delete", "doomed"]);
+    let bundle_mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains("/doomed/rootfs"))
+        .count();
+    assert_eq!(bundle_mounts, 0, "the root filesystem was unmounted");
 }

@@ -2,6 +2,13 @@
 //! its own root, state, sockets and config (no CRI plugin), driven with `ctr`; and OCI
 //! image tars built in memory, so that no registry is needed.
 
+use containerd_client::services::v1::container::Runtime;
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::tasks_client::TasksClient;
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    DeleteTaskRequest, KillRequest, StartRequest, WaitRequest,
+};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -142,10 +149,21 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self.ctr_ok(&args);
     }
 
-    /// Runs container `id` of `image` with `runtime` through containerd's API, as
-    /// Kubernetes' CRI does, rather than with `ctr` (whose `run` unpacks the image first,
-    /// which containerd 1.6 cannot do for a Wasm OCI artifact): with no root filesystem,
-    /// `args` as its process and its output in files. Returns the exit status and stdout.
+    /// containerd's API, as Kubernetes' CRI uses it, for what `ctr` cannot do: run an
+    /// image it cannot unpack (a Wasm OCI artifact, on containerd 1.6), create a task
+    /// without starting it.
+    pub async fn api(&self) -> Api {
+        let channel = containerd_client::connect(self.dir.join("containerd.sock"))
+            .await
+            .expect("containerd's API");
+        Api {
+            channel,
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// Runs container `id` of `image` with `runtime` through containerd's API: created,
+    /// started, waited for and deleted. Returns the exit status and the stdout.
     pub async fn run_through_api(
         &self,
         runtime: &str,
@@ -153,21 +171,41 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         id: &str,
         args: &[&str],
     ) -> (u32, String) {
-        use containerd_client::services::v1::container::Runtime;
-        use containerd_client::services::v1::containers_client::ContainersClient;
-        use containerd_client::services::v1::tasks_client::TasksClient;
-        use containerd_client::services::v1::{
-            Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
-            DeleteTaskRequest, StartRequest, WaitRequest,
-        };
+        let api = self.api().await;
+        let stdout = api.create(runtime, image, id, args).await;
+        api.start(id).await;
+        let status = api.wait(id).await;
+        api.delete(id).await;
+        (status, std::fs::read_to_string(stdout).unwrap())
+    }
+}
+
+/// containerd's API, in the `default` namespace (see [`Containerd::api`]).
+pub struct Api {
+    channel: containerd_client::tonic::transport::Channel,
+    dir: PathBuf,
+}
+
+macro_rules! in_namespace {
+    ($request:expr) => {{
         use containerd_client::tonic::Request;
-        use containerd_client::with_namespace;
-        let ns = "default";
-        let channel = containerd_client::connect(self.dir.join("containerd.sock"))
-            .await
-            .expect("containerd's API");
-        let mut containers = ContainersClient::new(channel.clone());
-        let mut tasks = TasksClient::new(channel);
+        containerd_client::with_namespace!($request, "default")
+    }};
+}
+
+impl Api {
+    fn containers(&self) -> ContainersClient<containerd_client::tonic::transport::Channel> {
+        ContainersClient::new(self.channel.clone())
+    }
+
+    fn tasks(&self) -> TasksClient<containerd_client::tonic::transport::Channel> {
+        TasksClient::new(self.channel.clone())
+    }
+
+    /// Creates container `id` of `image` with `runtime`, with no root filesystem and
+    /// `args` as its process (empty: the image decides), and its task, not started.
+    /// Returns the file its stdout goes to.
+    pub async fn create(&self, runtime: &str, image: &str, id: &str, args: &[&str]) -> PathBuf {
         let spec = serde_json::json!({
             "ociVersion": "1.0.2",
             "process": {"user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/"},
@@ -189,8 +227,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         let request = CreateContainerRequest {
             container: Some(container),
         };
-        containers
-            .create(with_namespace!(request, ns))
+        self.containers()
+            .create(in_namespace!(request))
             .await
             .unwrap();
         let stdout = self.dir.join(format!("{id}.stdout"));
@@ -203,33 +241,52 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             stderr: stderr.display().to_string(),
             ..Default::default()
         };
-        if let Err(err) = tasks.create(with_namespace!(request, ns)).await {
-            panic!(
-                "the task was not created: {err}\ncontainerd's log:\n{}",
-                self.log()
-            );
+        if let Err(err) = self.tasks().create(in_namespace!(request)).await {
+            let log = std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default();
+            panic!("the task was not created: {err}\ncontainerd's log:\n{log}");
         }
+        stdout
+    }
+
+    pub async fn start(&self, id: &str) {
         let request = StartRequest {
             container_id: id.to_owned(),
             ..Default::default()
         };
-        tasks.start(with_namespace!(request, ns)).await.unwrap();
+        self.tasks().start(in_namespace!(request)).await.unwrap();
+    }
+
+    pub async fn kill(&self, id: &str, signal: u32) {
+        let request = KillRequest {
+            container_id: id.to_owned(),
+            signal,
+            ..Default::default()
+        };
+        self.tasks().kill(in_namespace!(request)).await.unwrap();
+    }
+
+    /// Waits for the task to exit; its exit status.
+    pub async fn wait(&self, id: &str) -> u32 {
         let request = WaitRequest {
             container_id: id.to_owned(),
             ..Default::default()
         };
-        let exit = tasks.wait(with_namespace!(request, ns)).await.unwrap();
+        let exit = self.tasks().wait(in_namespace!(request)).await.unwrap();
+        exit.into_inner().exit_status
+    }
+
+    /// Deletes the task and its container; the task's exit status.
+    pub async fn delete(&self, id: &str) -> u32 {
         let request = DeleteTaskRequest {
             container_id: id.to_owned(),
         };
-        tasks.delete(with_namespace!(request, ns)).await.unwrap();
+        let deleted = self.tasks().delete(in_namespace!(request)).await.unwrap();
         let request = DeleteContainerRequest { id: id.to_owned() };
-        containers
-            .delete(with_namespace!(request, ns))
+        self.containers()
+            .delete(in_namespace!(request))
             .await
             .unwrap();
-        let output = std::fs::read_to_string(&stdout).unwrap();
-        (exit.into_inner().exit_status, output)
+        deleted.into_inner().exit_status
     }
 }
 

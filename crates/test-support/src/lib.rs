@@ -8,7 +8,7 @@ mod receiver;
 mod redis;
 mod tls;
 
-pub use containerd::{Containerd, ImageLayout, cannot_run_containerd, oci_image_tar};
+pub use containerd::{Api, Containerd, ImageLayout, cannot_run_containerd, oci_image_tar};
 pub use process::{
     Finished, HttpConnection, Wasmlens, guest, http_get, http_request, run_to_end, workload_dir,
 };

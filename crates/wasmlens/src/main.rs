@@ -391,17 +391,11 @@ fn parse_count(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("{text:?} is not a whole number"))
 }
 
-/// Scheduler ticks between two looks at the network and the timers. A guest that computes
-/// runs 10 ms (an epoch tick) before it yields, so at tokio's default of 61 a worker busy
-/// with looping guests would notice a new connection, or a queue timeout, only every
-/// 0.6 s; at 8, within 80 ms.
-const EVENT_INTERVAL: u32 = 8;
-
 fn main() {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .event_interval(EVENT_INTERVAL)
+        .event_interval(wasmlens_workload::EVENT_INTERVAL)
         .build()
     {
         Ok(runtime) => runtime,
