@@ -606,3 +606,34 @@ async fn a_shim_that_dies_is_cleaned_up_after() {
         .count();
     assert_eq!(bundle_mounts, 0, "the root filesystem was unmounted");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_cannot_make_the_shim_read_a_host_file() {
+    let Some((_receiver, containerd)) = start("shim-symlink").await else {
+        return;
+    };
+    // A component on the host, which the image's /app.wasm links to.
+    const HOST_FILE: &str = "/tmp/wasmlens-shim-test-host-file.wasm";
+    std::fs::copy(guest("command"), HOST_FILE).unwrap();
+    let image = "docker.io/wasmlens/link:test";
+    let tar = oci_image_tar(image, &[], ImageLayout::PlainLinkingTo(HOST_FILE));
+    containerd.import(&tar);
+    let out = run(
+        &containerd,
+        "link",
+        image,
+        &[],
+        &["/app.wasm", "args", "escaped"],
+    );
+    let _ = std::fs::remove_file(HOST_FILE);
+    assert!(
+        !out.status.success(),
+        "the host's file ran: {}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("/app.wasm: no such file in the container's root filesystem"),
+        "{}",
+        text(&out.stderr)
+    );
+}

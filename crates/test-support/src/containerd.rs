@@ -349,6 +349,9 @@ pub enum ImageLayout {
     /// `application/vnd.bytecodealliance.wasm.component.layer.v0+wasm`, with a
     /// `application/vnd.wasm.config.v0+json` config; no entrypoint, no root filesystem.
     Artifact,
+    /// A plain image whose `/app.wasm` is a symbolic link to this path (the bytes given
+    /// are not used): an image that tries to make the runtime read a file of the host's.
+    PlainLinkingTo(&'static str),
 }
 
 /// An OCI image layout tar, as `ctr images import` takes it, for `wasip1/wasm`, named
@@ -367,6 +370,10 @@ pub fn oci_image_tar(name: &str, wasm: &[u8], layout: ImageLayout) -> Vec<u8> {
             tar(&[("app.wasm", wasm)]),
             "application/vnd.oci.image.layer.v1.tar",
         ),
+        ImageLayout::PlainLinkingTo(target) => (
+            symlink_tar("app.wasm", target),
+            "application/vnd.oci.image.layer.v1.tar",
+        ),
         ImageLayout::Artifact => (
             wasm.to_vec(),
             "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm",
@@ -376,7 +383,7 @@ pub fn oci_image_tar(name: &str, wasm: &[u8], layout: ImageLayout) -> Vec<u8> {
     layer_descriptor["mediaType"] = layer_type.into();
     let digest = layer_descriptor["digest"].clone();
     let (config, config_type) = match layout {
-        ImageLayout::Plain => (
+        ImageLayout::Plain | ImageLayout::PlainLinkingTo(_) => (
             serde_json::json!({
                 "architecture": "wasm",
                 "os": "wasip1",
@@ -414,6 +421,18 @@ pub fn oci_image_tar(name: &str, wasm: &[u8], layout: ImageLayout) -> Vec<u8> {
     ];
     files.extend(paths.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
     tar(&files)
+}
+
+/// A tar of one symbolic link, `path` -> `target`.
+fn symlink_tar(path: &str, target: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    header.set_mtime(0);
+    builder.append_link(&mut header, path, target).unwrap();
+    builder.into_inner().unwrap()
 }
 
 fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
