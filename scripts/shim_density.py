@@ -11,56 +11,19 @@ starts tasks through containerd's API in one process, not one `ctr` per task; he
 task also pays for a `ctr` process and its image lookup)."""
 
 import argparse
-import hashlib
-import io
-import json
 import os
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.request
 
+from oci_image import image_tar
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def image_tar(name, wasm):
-    """An OCI image layout tar for wasip1/wasm whose entrypoint is /app.wasm."""
-    blobs = {}
-
-    def blob(data, media_type):
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    layer_bytes = io.BytesIO()
-    with tarfile.open(fileobj=layer_bytes, mode="w") as layer:
-        info = tarfile.TarInfo("app.wasm")
-        info.size = len(wasm)
-        layer.addfile(info, io.BytesIO(wasm))
-    layer = blob(layer_bytes.getvalue(), "application/vnd.oci.image.layer.v1.tar")
-    config = {"architecture": "wasm", "os": "wasip1", "config": {"Entrypoint": ["/app.wasm"]},
-              "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}
-    config = blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json")
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": config, "layers": [layer]}
-    manifest = blob(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
-    manifest["platform"] = {"architecture": "wasm", "os": "wasip1"}
-    manifest["annotations"] = {"io.containerd.image.name": name}
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
-                 "index.json": json.dumps({"schemaVersion": 2, "manifests": [manifest]}).encode()}
-        files.update({"blobs/sha256/" + d[7:]: b for d, b in blobs.items()})
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 class Containerd:
