@@ -41,6 +41,8 @@ pub fn workload_dir(test: &str, manifest: &str) -> PathBuf {
 pub struct Wasmlens {
     child: tokio::process::Child,
     stderr: Arc<(Mutex<String>, Notify)>,
+    /// Collects stderr until it closes.
+    reader: Option<tokio::task::JoinHandle<()>>,
     addr: SocketAddr,
 }
 
@@ -97,7 +99,7 @@ impl Wasmlens {
         let stderr = Arc::new((Mutex::new(String::new()), Notify::new()));
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let collected = stderr.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut text = collected.0.lock().unwrap();
                 text.push_str(&line);
@@ -110,6 +112,7 @@ impl Wasmlens {
         let mut server = Wasmlens {
             child,
             stderr,
+            reader: Some(reader),
             addr: "0.0.0.0:0".parse().unwrap(),
         };
         let line = server
@@ -131,9 +134,14 @@ impl Wasmlens {
         self.child.id().expect("running")
     }
 
-    /// Waits for the process to exit.
+    /// Waits for the process to exit, and for what it wrote last on stderr to be read.
     pub async fn wait(&mut self) -> ExitStatus {
-        self.child.wait().await.expect("wait for wasmlens")
+        let status = self.child.wait().await.expect("wait for wasmlens");
+        if let Some(reader) = self.reader.take() {
+            // Bounded: a process it started could hold the pipe open.
+            let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+        }
+        status
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,23 +186,9 @@ impl Wasmlens {
         let pid = self.child.id().expect("running");
         let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(30), self.wait())
             .await
-            .expect("wasmlens exits after SIGTERM")
-            .expect("wait for wasmlens");
-        // Let the reader drain what is left.
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while !self.stderr().contains("flushing telemetry") {
-                let notified = self.stderr.1.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.stderr().contains("flushing telemetry") {
-                    break;
-                }
-                notified.await;
-            }
-        })
-        .await;
+            .expect("wasmlens exits after SIGTERM");
         (status, self.stderr())
     }
 }

@@ -393,11 +393,7 @@ fn parse_count(text: &str) -> Result<u64, String> {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .event_interval(wasmlens_workload::EVENT_INTERVAL)
-        .build()
-    {
+    let runtime = match wasmlens_workload::async_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("wasmlens: cannot start the async runtime: {err}");

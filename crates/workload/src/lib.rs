@@ -14,12 +14,21 @@ mod workload;
 
 pub use spec::{ComponentSpec, Trigger, WorkloadSpec};
 
-/// What a front end gives its tokio runtime as `event_interval`: the scheduler ticks
-/// between two looks at the network and the timers. A guest that computes runs an epoch
-/// tick (10 ms) before it yields, so at tokio's default of 61 a worker busy with looping
-/// guests would notice a new connection, or a queue timeout, only every 0.6 s; at 8,
-/// within 80 ms, at no cost measurable in requests/s.
-pub const EVENT_INTERVAL: u32 = 8;
+/// The scheduler ticks between two looks at the network and the timers. A guest that
+/// computes runs an epoch tick (10 ms) before it yields, so at tokio's default of 61 a
+/// worker busy with looping guests would notice a new connection, or a queue timeout, only
+/// every 0.6 s; at 8, within 80 ms, at no cost measurable in requests/s.
+const EVENT_INTERVAL: u32 = 8;
+
+/// The async runtime a front end runs workloads on (`wasmlens`, the containerd shim):
+/// multi-threaded, one worker a core, looking at the network often enough that computing
+/// guests do not hold new connections and timeouts up.
+pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .event_interval(EVENT_INTERVAL)
+        .build()
+}
 pub use workload::{
     Ended, RunningWorkload, StopHandle, Workload, interrupted_exit_code, report_refused,
 };

@@ -8,11 +8,7 @@ fn main() {
     if std::env::args().any(|arg| arg == "-socket") {
         wasmlens_shim::daemon::prepare();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .event_interval(wasmlens_workload::EVENT_INTERVAL)
-        .build()
-    {
+    let runtime = match wasmlens_workload::async_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("containerd-shim-wasmlens-v1: cannot start the async runtime: {err}");
