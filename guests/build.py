@@ -2,8 +2,9 @@
 """Builds the test guests in src/ into components in components/.
 
 Each src/NAME.wat is a core module that follows the canonical ABI. `;; @include FILE`
-lines splice in shared fragments from src/shared/, and a `;; world: W` line names the WIT
-world (in wit/) it implements. The build is reproducible, so the committed components can
+lines splice in shared fragments from src/shared/, a `;; world: W` line names the WIT
+world (in wit/) it implements, and a `;; memory-pages: N` line sets the initial size of
+the memory the prelude declares (1 page otherwise). The build is reproducible, so the committed components can
 be checked against their sources:
 
     python3 guests/build.py           # rebuild components/
@@ -22,6 +23,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 SRC, WIT, OUT = HERE / "src", HERE / "wit", HERE / "components"
 INCLUDE = re.compile(r"^\s*;; @include (\S+)\s*$", re.M)
 WORLD = re.compile(r"^;; world: (\S+)\s*$", re.M)
+MEMORY_PAGES = re.compile(r"^;; memory-pages: (\d+)\s*$", re.M)
+PRELUDE_MEMORY = '(memory (export "cm32p2_memory") 1)'
 
 
 def wasm_tools() -> str:
@@ -38,7 +41,12 @@ def wasm_tools() -> str:
 
 
 def expand(path: pathlib.Path) -> str:
-    return INCLUDE.sub(lambda m: (SRC / m.group(1)).read_text(), path.read_text())
+    source = path.read_text()
+    text = INCLUDE.sub(lambda m: (SRC / m.group(1)).read_text(), source)
+    pages = MEMORY_PAGES.search(source)
+    if pages:
+        text = text.replace(PRELUDE_MEMORY, PRELUDE_MEMORY.replace(" 1)", f" {pages.group(1)})"))
+    return text
 
 
 def build(source: pathlib.Path, tmp: pathlib.Path) -> bytes:

@@ -7,7 +7,8 @@ through wasi-libc and wit-bindgen's bindings, rather than hand-written WAT.
     python3 guests/build_c.py           # rebuild components/c-*.wasm
     python3 guests/build_c.py --check   # fail if they are not what the sources build
 
-Needs zig (PyPI `ziglang`, which bundles wasi-libc), `wit-bindgen` 0.63.0
+Needs zig 0.17.1 (PyPI `ziglang==0.17.1`, which bundles wasi-libc; another version builds
+other bytes), `wit-bindgen` 0.63.0
 (`cargo install wit-bindgen-cli --version 0.63.0 --locked --no-default-features --features c`,
 about 7 minutes, which is why CI checks only the WAT guests), `wasm-tools`, and the preview1
 proxy adapter from the crates.io crate `wasi-preview1-component-adapter-provider` 48 (found
@@ -24,7 +25,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from build import wasm_tools, write_or_check  # noqa: E402
 
-GUESTS = {"http-hello": "http-hello"}  # source stem -> WIT world
+GUESTS = {"http-hello": "http-hello", "http-app": "http-hello"}  # source stem -> WIT world
 
 
 def adapter() -> str:

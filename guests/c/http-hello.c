@@ -24,10 +24,10 @@ void exports_wasi_http_incoming_handler_handle(
   wasi_http_types_method_outgoing_body_write(wasi_http_types_borrow_outgoing_body(body), &stream);
   static uint8_t hello[] = "hello";
   http_hello_list_u8_t contents = {.ptr = hello, .len = sizeof hello - 1};
-  wasi_io_streams_stream_error_t error;
-  wasi_io_streams_method_output_stream_blocking_write_and_flush(
-      wasi_io_streams_borrow_output_stream(stream), &contents, &error);
-  wasi_io_streams_output_stream_drop_own(stream);
+  wasi_io_0_2_12_streams_stream_error_t error;
+  wasi_io_0_2_12_streams_method_output_stream_blocking_write_and_flush(
+      wasi_io_0_2_12_streams_borrow_output_stream(stream), &contents, &error);
+  wasi_io_0_2_12_streams_output_stream_drop_own(stream);
 
   wasi_http_types_error_code_t finish_error;
   wasi_http_types_static_outgoing_body_finish(body, NULL, &finish_error);

@@ -16,5 +16,5 @@ pub use capability::{Capability, ComponentContext, InstanceContext, Plugin};
 pub use component::{component_names, exported_names, load_exporting};
 pub use failure::{FailureKind, GuestFailure, MemoryLimitExceeded, TimedOut};
 pub use limits::{Limits, parse_bytes, parse_duration};
-pub use runtime::{Runtime, RuntimeOptions};
+pub use runtime::{BoundsChecks, PoolMemory, Runtime, RuntimeOptions};
 pub use store::{MemoryLimiter, limited_store};

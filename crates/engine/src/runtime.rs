@@ -11,13 +11,76 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// is also the resolution of `--timeout`.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// How much of a pooled slot's linear memory, and of its tables, is reset in place for
-/// the next instance rather than handed back to the kernel. Handing pages back
-/// (`madvise`) makes the kernel interrupt every CPU running the process to flush its
-/// TLB: that was two thirds of the CPU time of a hello request. With `PAGEMAP_SCAN`
-/// (Linux 6.7 and later) only the pages the guest dirtied are reset; without it, the
-/// first `KEEP_RESIDENT` bytes are. Either way the next instance sees pristine memory.
-const KEEP_RESIDENT: usize = 1 << 20;
+/// How a pooled slot's memory is handed from one instance to the next: what it keeps
+/// resident, and how a guest's accesses outside its memory are caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolMemory {
+    /// How much of a slot's linear memory (and of its tables) is reset in place for the
+    /// next instance rather than handed back to the kernel. Handing pages back
+    /// (`madvise`) makes the kernel interrupt every CPU running the process to flush its
+    /// TLB, and the next instance faults them in again. With `PAGEMAP_SCAN` (Linux 6.7
+    /// and later) only the pages the guest dirtied count; without it, the first this many
+    /// bytes are zeroed and the rest handed back. Either way the next instance sees
+    /// pristine memory; this is memory kept resident per slot that has served, traded
+    /// for speed.
+    pub keep_resident: usize,
+    pub bounds_checks: BoundsChecks,
+}
+
+impl Default for PoolMemory {
+    fn default() -> Self {
+        PoolMemory {
+            keep_resident: 1 << 20,
+            bounds_checks: BoundsChecks::default(),
+        }
+    }
+}
+
+/// How a guest's memory accesses are kept inside its memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BoundsChecks {
+    /// Guard pages: compiled code checks nothing, and an access outside the memory
+    /// faults. Pages past a memory's size must then be inaccessible, so a memory that
+    /// grows is made accessible with `mprotect`, and shrunk back when its slot is
+    /// reused: two or three `mprotect` calls a request (each interrupting every CPU to
+    /// flush its TLB) for a guest whose heap grows, as most from real toolchains do.
+    #[default]
+    GuardPages,
+    /// A check in compiled code before each access. A slot's memory then stays accessible
+    /// at the largest size an instance grew it to, reset in place, with no system call
+    /// per request; memory-heavy code runs slower (about a fifth, measured), and wasmtime
+    /// applies no Spectre mitigation to these checks. A memory's reservation covers every
+    /// address a 32-bit index and offset can form, so even a mispredicted check stays
+    /// inside the guest's own slot; 64-bit memories are refused.
+    Explicit,
+}
+
+impl BoundsChecks {
+    /// Virtual memory each pooled memory reserves under explicit checks: every address a
+    /// 32-bit index plus a 32-bit offset plus an access (at most 16 bytes) can form.
+    const EXPLICIT_RESERVATION: u64 = (8 << 30) + (64 << 10);
+
+    fn apply(self, config: &mut Config) {
+        match self {
+            BoundsChecks::GuardPages => {}
+            BoundsChecks::Explicit => {
+                // Without signals-based traps wasmtime checks every access in code, and
+                // keeps a grown pooled memory accessible (no guard to restore).
+                config.signals_based_traps(false);
+                config.memory_guard_size(0);
+                config.memory_reservation(Self::EXPLICIT_RESERVATION);
+                config.wasm_memory64(false);
+                // SAFETY: wasmtime requires these off without signals-based traps (its
+                // mitigation loads from address zero to fault); the reservation above
+                // keeps a speculated access inside the guest's own slot.
+                unsafe {
+                    config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+                    config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
+                }
+            }
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct RuntimeOptions {
@@ -26,6 +89,8 @@ pub struct RuntimeOptions {
     /// Pre-allocate instance slots for this many concurrent instances (a server), or
     /// allocate on demand (`None`, a single run).
     pub pooled_instances: Option<u32>,
+    /// How the slots keep memory; bounds checks apply unpooled too.
+    pub memory: PoolMemory,
 }
 
 /// The engine and its epoch ticker. Dropping it stops the ticker.
@@ -46,6 +111,7 @@ impl Runtime {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.consume_fuel(options.consume_fuel);
+        options.memory.bounds_checks.apply(&mut config);
         if let Some(instances) = options.pooled_instances {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(instances);
@@ -53,8 +119,8 @@ impl Runtime {
             pool.total_core_instances(instances.saturating_mul(4));
             pool.total_memories(instances.saturating_mul(2));
             pool.total_tables(instances.saturating_mul(2));
-            pool.linear_memory_keep_resident(KEEP_RESIDENT);
-            pool.table_keep_resident(KEEP_RESIDENT);
+            pool.linear_memory_keep_resident(options.memory.keep_resident);
+            pool.table_keep_resident(options.memory.keep_resident);
             pool.pagemap_scan(Enabled::Auto);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmlens_telemetry::{Telemetry, propagation};
 use wasmlens_workload::{
-    ComponentSpec, Grants, OutputFiles, Preopen, ServeOptions, Trigger, WasiConfig, Workload,
-    WorkloadSpec, component_names, exported_names,
+    ComponentSpec, Grants, OutputFiles, PoolMemory, Preopen, ServeOptions, Trigger, WasiConfig,
+    Workload, WorkloadSpec, component_names, exported_names,
 };
 
 /// The container's standard streams, as containerd named them (FIFOs, or empty).
@@ -250,6 +250,7 @@ fn workload_spec(
             },
         }],
         server,
+        pool_memory: PoolMemory::default(),
     })
 }
 

@@ -16,9 +16,9 @@ use std::time::Duration;
 use wasmlens_telemetry::names::shutdown_reason;
 use wasmlens_telemetry::{Telemetry, TelemetryConfig, propagation};
 use wasmlens_workload::{
-    ComponentSpec, Grants, HostPattern, KeyValueConfig, Limits, OutboundPolicy, Preopen,
-    ServeOptions, StoreBackend, Trigger, WasiConfig, Workload, WorkloadSpec, component_names,
-    parse_bytes, parse_config_flag, parse_duration, parse_store_flag,
+    BoundsChecks, ComponentSpec, Grants, HostPattern, KeyValueConfig, Limits, OutboundPolicy,
+    PoolMemory, Preopen, ServeOptions, StoreBackend, Trigger, WasiConfig, Workload, WorkloadSpec,
+    component_names, parse_bytes, parse_config_flag, parse_duration, parse_store_flag,
 };
 
 const TELEMETRY_HELP: &str = "\
@@ -219,8 +219,8 @@ struct ServerArgs {
     listen: SocketAddr,
 
     /// Requests handled at once; more wait for a free slot (--max-queued-requests). Slots are reserved address
-    /// space; one that has served a request keeps up to 1 MiB of its guest's memory
-    /// resident (reset in place, so the next request's instance starts afresh).
+    /// space; one that has served a request keeps up to --keep-resident of its guest's
+    /// memory resident (reset in place, so the next request's instance starts afresh).
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: u32,
 
@@ -270,6 +270,23 @@ struct ServerArgs {
     #[arg(long)]
     access_log: bool,
 
+    /// Memory a slot keeps resident between requests, per memory and table, and resets in
+    /// place; what a guest dirtied beyond it is handed back to the kernel (madvise), which
+    /// costs every CPU a TLB flush and the next request its page faults. Without
+    /// PAGEMAP_SCAN (Linux before 6.7) the first SIZE bytes are zeroed at every request.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_bytes)]
+    keep_resident: usize,
+
+    /// How a guest's accesses outside its memory are caught. guard-pages: by the MMU, at
+    /// no cost in compiled code, but a guest whose heap grows (as C, Rust and Python
+    /// guests do at their first allocation) costs mprotect calls at every request, and
+    /// so a TLB flush on every CPU. explicit: by a check before each access; slots keep
+    /// grown memory accessible and reset it in place (no system call per request, about
+    /// 2x the requests/s for such guests here), memory-heavy code runs about a fifth
+    /// slower, and wasmtime applies no Spectre mitigation to these checks.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = BoundsChecksArg::GuardPages)]
+    bounds_checks: BoundsChecksArg,
+
     #[command(flatten)]
     view: view::ViewArgs,
 }
@@ -315,7 +332,24 @@ struct UpArgs {
     manifest: PathBuf,
 }
 
+/// `--bounds-checks`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BoundsChecksArg {
+    GuardPages,
+    Explicit,
+}
+
 impl ServerArgs {
+    fn pool_memory(&self) -> PoolMemory {
+        PoolMemory {
+            keep_resident: self.keep_resident,
+            bounds_checks: match self.bounds_checks {
+                BoundsChecksArg::GuardPages => BoundsChecks::GuardPages,
+                BoundsChecksArg::Explicit => BoundsChecks::Explicit,
+            },
+        }
+    }
+
     fn options(&self) -> ServeOptions {
         ServeOptions {
             listen: self.listen,
@@ -466,6 +500,7 @@ fn single(component: ComponentSpec, server: ServeOptions) -> WorkloadSpec {
         manifest: None,
         components: vec![component],
         server,
+        pool_memory: PoolMemory::default(),
     }
 }
 
@@ -517,7 +552,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
                     ..grants
                 },
             };
-            let spec = single(component, args.server.options());
+            let mut spec = single(component, args.server.options());
+            spec.pool_memory = args.server.pool_memory();
             run_workload(&telemetry, spec, shutdown).await
         }
         Err(err) => Err(err),
@@ -532,6 +568,7 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let result = match wasmlens_workload::manifest::load(&args.manifest) {
         Ok(mut spec) => {
             spec.server = args.server.options();
+            spec.pool_memory = args.server.pool_memory();
             run_workload(&telemetry, spec, shutdown).await
         }
         Err(err) => {

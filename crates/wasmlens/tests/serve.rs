@@ -315,6 +315,41 @@ async fn every_instance_finds_its_memory_as_new() {
     server.terminate().await;
 }
 
+/// The same for a memory laid out as toolchains lay out C and Python guests (257 pages, a
+/// heap that grows at every request), in both bounds-check modes: with explicit checks a
+/// slot keeps the memory an instance grew accessible for the next, which must still find
+/// it zeroed, and trap when it reads past its own size into it.
+#[tokio::test]
+async fn a_large_growing_memory_is_new_to_every_instance_in_both_bounds_check_modes() {
+    for mode in ["guard-pages", "explicit"] {
+        let guest = guest("http-large-memory");
+        let args = [
+            "--max-concurrent-requests",
+            "1",
+            "--bounds-checks",
+            mode,
+            guest.to_str().unwrap(),
+        ];
+        let server = Wasmlens::serve(BIN, &args, &[]).await;
+        for round in 0..3 {
+            for path in ["/scribble", "/grow", "/beyond", "/scribble", "/beyond"] {
+                let (status, _, body) = http_get(&server.url(path), &[]).await;
+                let expected = match path {
+                    "/scribble" => (200, "clean\n"),
+                    "/beyond" => (500, body.as_str()),
+                    _ => (200, "ok\n"),
+                };
+                assert_eq!(
+                    (status, body.as_str()),
+                    expected,
+                    "{mode}: {path} in round {round}"
+                );
+            }
+        }
+        server.terminate().await;
+    }
+}
+
 #[tokio::test]
 async fn misbehaving_guests_get_500_while_everyone_else_is_served() {
     let receiver = OtlpReceiver::start().await;

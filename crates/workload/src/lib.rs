@@ -37,7 +37,8 @@ pub use workload::{
 pub use wasmlens_command::FAILURE_EXIT_CODE;
 pub use wasmlens_config::{ConfigValues, parse_config_flag};
 pub use wasmlens_engine::{
-    GuestFailure, Limits, component_names, exported_names, parse_bytes, parse_duration,
+    BoundsChecks, GuestFailure, Limits, PoolMemory, component_names, exported_names, parse_bytes,
+    parse_duration,
 };
 pub use wasmlens_host::Grants;
 pub use wasmlens_http::ServeOptions;

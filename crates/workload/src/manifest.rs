@@ -10,7 +10,7 @@ use crate::spec::{ComponentSpec, Trigger, WorkloadSpec};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wasmlens_engine::{Limits, parse_bytes, parse_duration};
+use wasmlens_engine::{Limits, PoolMemory, parse_bytes, parse_duration};
 use wasmlens_host::Grants;
 use wasmlens_http::ServeOptions;
 use wasmlens_keyvalue::{KeyValueConfig, StoreBackend};
@@ -150,6 +150,7 @@ pub fn parse(text: &str, folder: &Path) -> Result<WorkloadSpec, String> {
         manifest: None,
         components,
         server: ServeOptions::default(),
+        pool_memory: PoolMemory::default(),
     })
 }
 

@@ -3,7 +3,7 @@
 //! shim would make one from a container's spec.
 
 use std::path::PathBuf;
-use wasmlens_engine::Limits;
+use wasmlens_engine::{Limits, PoolMemory};
 use wasmlens_host::Grants;
 use wasmlens_http::ServeOptions;
 use wasmlens_telemetry::names::trigger_type;
@@ -23,6 +23,8 @@ pub struct WorkloadSpec {
     /// How its HTTP components are served (unused without any), and how long its
     /// commands may take to finish once it is told to stop.
     pub server: ServeOptions,
+    /// How a served workload's pooled instance slots keep their memory between requests.
+    pub pool_memory: PoolMemory,
 }
 
 /// One component of a workload.

@@ -365,6 +365,7 @@ async fn load_components(
     let options = RuntimeOptions {
         consume_fuel: spec.meters_fuel(),
         pooled_instances: serves.then_some(max_instances),
+        memory: spec.pool_memory,
     };
     let host = Host::new(telemetry.clone(), &spec.id, &options).map_err(invalid)?;
     let (named_components, hints) = match spec.manifest {

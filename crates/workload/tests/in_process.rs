@@ -8,7 +8,7 @@ use wasmlens_telemetry::names::shutdown_reason;
 use wasmlens_telemetry::{Telemetry, TelemetryConfig};
 use wasmlens_test_support::{OtlpReceiver, Transport, guest, http_get};
 use wasmlens_workload::{
-    ComponentSpec, Grants, Limits, ServeOptions, Trigger, Workload, WorkloadSpec,
+    ComponentSpec, Grants, Limits, PoolMemory, ServeOptions, Trigger, Workload, WorkloadSpec,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -49,6 +49,7 @@ fn workload(id: &str, guest_name: &str, trigger: Trigger) -> WorkloadSpec {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..ServeOptions::default()
         },
+        pool_memory: PoolMemory::default(),
     }
 }
 
