@@ -12,6 +12,8 @@ all alike:
      trace, log record and metric in memory)
   E  wasmlens serve, telemetry off, --bounds-checks explicit (no mprotect per request for
      guests whose memory grows)
+  F  C, with spans encoded by the OpenTelemetry SDK's exporter (WASMLENS_OTLP_SPAN_ENCODER=sdk):
+     what full telemetry cost before wasmlens encoded its spans itself
 
 For each guest: requests/s (median of the rounds), p50 and p99 latency, errors, RSS idle
 and under load, spans exported against requests served (C), instantiation time per
@@ -57,7 +59,11 @@ CALLGRIND_SCALE = {"py-app.wasm": 0.1}
 WASMTIME_FLAGS = {"http-kv.wasm": ["-S", "keyvalue"], "py-app.wasm": ["-S", "cli"]}
 COMMAND = ROOT / "guests/components/command.wasm"
 SINK_PORT = 14318
-KEYS = "ABCDE"
+KEYS = "ABCDEF"
+# The contenders each guest is measured with: F (the SDK's encoder) only where the
+# comparison is about telemetry's cost, not for the Python guest (its milliseconds of
+# interpreter dwarf it).
+GUEST_KEYS = {"py-app.wasm": "ABCDE"}
 # Spans per request (HttpRequest, HttpResponse, ComponentInstantiation, ComponentInvocation)
 # and per process (WorkloadStart with the ComponentInstantiation that checks the component
 # starts, four WorkloadStateChange, WorkloadStop).
@@ -128,9 +134,11 @@ class Contender:
             # The view on, as by default, on an address of its own: the default one taken
             # would only cost the view (and so not measure it).
             flags = ["--ui-listen", f"127.0.0.1:{free_port()}"]
-        if self.key == "C":
+        if self.key in "CF":
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{SINK_PORT}"
             env["OTEL_TRACES_SAMPLER"] = "always_on"
+        if self.key == "F":
+            env["WASMLENS_OTLP_SPAN_ENCODER"] = "sdk"
         return [str(self.wasmlens), "serve", "--listen", listen, *flags, str(self.guest)], env
 
     def start(self, port: int, extra: list[str] = ()) -> subprocess.Popen:
@@ -209,14 +217,16 @@ def scrape(url: str) -> dict[str, float]:
 
 def throughput(guest: pathlib.Path, wasmlens: pathlib.Path, rounds: int, seconds: str,
                connections: int) -> dict:
-    results = {k: [] for k in KEYS}
-    orders = [KEYS[i:] + KEYS[:i] for i in range(len(KEYS))]
+    keys = GUEST_KEYS.get(guest.name, KEYS)
+    results = {k: [] for k in keys}
+    orders = [keys[i:] + keys[:i] for i in range(len(keys))]
     for round_ in range(rounds):
         for key in orders[round_ % len(orders)]:
             contender = Contender(key, wasmlens, guest)
             port = free_port()
             metrics_port = free_port()
-            extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if key == "C" else []
+            exports = key in "CF"
+            extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if exports else []
             proc = contender.start(port, extra)
             wait_ready(port, proc)
             time.sleep(0.2)
@@ -224,7 +234,7 @@ def throughput(guest: pathlib.Path, wasmlens: pathlib.Path, rounds: int, seconds
             warm = wrk(port, "1s", connections)
             result = wrk(port, seconds, connections, pid=proc.pid)
             result["rss_idle"] = idle
-            if key == "C":
+            if exports:
                 # What the server answered (wrk does not count the requests in flight when
                 # it stops), by the server's own metric, which is not exported with spans.
                 time.sleep(0.2)
@@ -234,34 +244,39 @@ def throughput(guest: pathlib.Path, wasmlens: pathlib.Path, rounds: int, seconds
                 result["instantiation_us"] = total / count * 1e6 if count else float("nan")
                 served = series.get("http_requests_total", 0.0)
             stop(proc)
-            if key == "C":
+            if exports:
                 result["spans"] = sink_stats()["spans"]
                 per_request, per_process = spans_for(guest)
                 result["spans_expected"] = int(served) * per_request + per_process
             results[key].append(result)
             print(f"  round {round_ + 1} {key}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, "
                   f"p99 {result['p99']:.2f} ms, errors {result['errors']}"
-                  + (f", spans {result['spans']}/{result['spans_expected']}" if key == "C" else ""),
+                  + (f", spans {result['spans']}/{result['spans_expected']}" if exports else ""),
                   flush=True)
     return results
 
 
 def callgrind(guest: pathlib.Path, wasmlens: pathlib.Path, key: str, small: int, large: int) -> float:
     """Instructions per request: the difference between runs of `small` and `large`
-    sequential requests, so that startup and shutdown cancel out."""
+    sequential requests, so that startup and shutdown cancel out. Both load the component
+    from a compilation cache filled beforehand, outside valgrind (compiling under it takes
+    minutes for a large guest), so neither compiles."""
     totals = []
-    for n in (small, large):
-        contender = Contender(key, wasmlens, guest)
-        port = free_port()
-        argv, env = contender.command(port)
-        # The pooling allocator reserves more address space than valgrind can map (with
-        # explicit bounds checks, 8 GiB a memory); the requests come one at a time.
-        argv = argv[:-1] + ["--max-concurrent-requests", "1"] + argv[-1:]
-        # Both runs compile: with the cache, the first would compile and the second load,
-        # and the difference would not be the requests'.
-        env["WASMLENS_CACHE_DIR"] = "off"
-        with tempfile.TemporaryDirectory() as tmp:
-            out = pathlib.Path(tmp) / "callgrind.out"
+    with tempfile.TemporaryDirectory() as cache:
+        for n in (0, small, large):
+            contender = Contender(key, wasmlens, guest)
+            port = free_port()
+            argv, env = contender.command(port)
+            # The pooling allocator reserves more address space than valgrind can map (with
+            # explicit bounds checks, 8 GiB a memory); the requests come one at a time.
+            argv = argv[:-1] + ["--max-concurrent-requests", "1"] + argv[-1:]
+            env["WASMLENS_CACHE_DIR"] = cache
+            if n == 0:  # fills the cache
+                proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                wait_ready(port, proc)
+                stop(proc)
+                continue
+            out = pathlib.Path(cache) / "callgrind.out"
             proc = subprocess.Popen(
                 ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -305,6 +320,8 @@ def main() -> int:
     parser.add_argument("--run-repeats", type=int, default=30)
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: proves the script works")
+    parser.add_argument("--guest", action="append", choices=list(GUESTS), metavar="NAME",
+                        help="only this guest (repeatable); the report then has only these")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.callgrind, args.run_repeats = 1, "1s", [5, 15], 3
@@ -317,6 +334,8 @@ def main() -> int:
         time.sleep(0.3)
         report = {}
         for name, guest in GUESTS.items():
+            if args.guest and name not in args.guest:
+                continue
             if args.smoke and guest.name in SLOW_GUESTS:
                 continue
             if not guest.exists():
@@ -326,7 +345,10 @@ def main() -> int:
             print(f"{name}: callgrind, {args.callgrind[0]} and {args.callgrind[1]} requests", flush=True)
             scale = CALLGRIND_SCALE.get(guest.name, 1)
             small, large = (max(2, int(n * scale)) for n in args.callgrind)
-            instructions = {k: callgrind(guest, wasmlens, k, small, large) for k in "BCDE"}
+            instructions = {}
+            for k in GUEST_KEYS.get(guest.name, KEYS).replace("A", ""):
+                instructions[k] = callgrind(guest, wasmlens, k, small, large)
+                print(f"  callgrind {k}: {instructions[k]:,.0f} instructions a request", flush=True)
             report[name] = (results, instructions)
         print("run: hyperfine", flush=True)
         run = run_vs_wasmtime(wasmlens, args.run_repeats)
@@ -354,7 +376,7 @@ def write_report(report, run, args) -> list[str]:
         "",
         f"Machine: {os.cpu_count()} CPUs ({cpu}), the load generator on the same machine. "
         f"`wrk -t2 -c{args.connections} -d{args.duration} --latency` on loopback after a 1 s warm-up, "
-        f"{args.rounds} rounds, contenders alternated A B C D E / B C D E A / C D E A B / ...; medians of the rounds. "
+        f"{args.rounds} rounds, contenders alternated A B C D E F / B C D E F A / ...; medians of the rounds. "
         "CPU µs/request is the contender's CPU time (user and system, all its threads) during the "
         "load over the requests it served: unlike requests/s, it does not depend on how much of "
         "the machine the contender got.",
@@ -368,48 +390,65 @@ def write_report(report, run, args) -> list[str]:
         "log record and metric recorded in memory, within the default 64 MiB)",
         "- **E** `wasmlens serve`, telemetry off, `--bounds-checks explicit`: memory accesses checked "
         "in code, so a slot keeps grown memory accessible (no `mprotect` per request)",
+        "- **F** C with its spans encoded and sent by the OpenTelemetry SDK's exporter "
+        "(`WASMLENS_OTLP_SPAN_ENCODER=sdk`): what full telemetry cost before wasmlens encoded its "
+        "own spans (not for the Python guest, whose interpreter dwarfs it)",
         "",
     ]
+    labels = {"A": "A wasmtime serve", "B": "B wasmlens, telemetry off",
+              "C": "C wasmlens, full telemetry", "D": "D wasmlens defaults (view on)",
+              "E": "E wasmlens, telemetry off, explicit bounds checks",
+              "F": "F full telemetry, spans encoded by the SDK's exporter"}
     for name, (results, instructions) in report.items():
-        a, b, c, d, e = (median(r["rps"] for r in results[k]) for k in KEYS)
-        p50 = {k: median(r["p50"] for r in results[k]) for k in KEYS}
-        p99 = {k: median(r["p99"] for r in results[k]) for k in KEYS}
-        errors = {k: sum(r["errors"] for r in results[k]) for k in KEYS}
-        idle = {k: median(r["rss_idle"] for r in results[k]) / 1024 for k in KEYS}
-        load = {k: median(r["rss_load"] for r in results[k]) / 1024 for k in KEYS}
-        spans = sum(r["spans"] for r in results["C"])
-        expected = sum(r["spans_expected"] for r in results["C"])
+        keys = list(results)
+        rps = {k: median(r["rps"] for r in results[k]) for k in keys}
+        p50 = {k: median(r["p50"] for r in results[k]) for k in keys}
+        p99 = {k: median(r["p99"] for r in results[k]) for k in keys}
+        errors = {k: sum(r["errors"] for r in results[k]) for k in keys}
+        idle = {k: median(r["rss_idle"] for r in results[k]) / 1024 for k in keys}
+        load = {k: median(r["rss_load"] for r in results[k]) / 1024 for k in keys}
+        cpu = {k: median(r["cpu_us"] for r in results[k]) for k in keys}
         inst = median(r["instantiation_us"] for r in results["C"])
-        cpu = {k: median(r["cpu_us"] for r in results[k]) for k in KEYS}
         lines += [
             f"## {name}",
             "",
             "| contender | requests/s | vs A | p50 ms | p99 ms | errors | RSS idle MiB | RSS load MiB | CPU µs/request | instructions/request |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for key, label, rps in (("A", "A wasmtime serve", a), ("B", "B wasmlens, telemetry off", b),
-                                ("C", "C wasmlens, full telemetry", c),
-                                ("D", "D wasmlens defaults (view on)", d),
-                                ("E", "E wasmlens, telemetry off, explicit bounds checks", e)):
+        for key in keys:
             ins = f"{instructions[key]:,.0f}" if key in instructions else "-"
-            lines.append(f"| {label} | {rps:,.0f} | {rps / a:.2f} | {p50[key]:.2f} | {p99[key]:.2f} | "
-                         f"{errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | {cpu[key]:.1f} | {ins} |")
+            lines.append(f"| {labels[key]} | {rps[key]:,.0f} | {rps[key] / rps['A']:.2f} | {p50[key]:.2f} | "
+                         f"{p99[key]:.2f} | {errors[key]} | {idle[key]:.0f} | {load[key]:.0f} | "
+                         f"{cpu[key]:.1f} | {ins} |")
+
+        def versus(key: str, base: str) -> str:
+            return (f"{rps[key] / rps[base] - 1:+.1%} requests/s, "
+                    f"{instructions[key] / instructions[base] - 1:+.1%} instructions/request, "
+                    f"{cpu[key] / cpu[base] - 1:+.1%} CPU time/request")
+
         lines += [
             "",
-            f"- full telemetry vs off: {c / b - 1:+.1%} requests/s, "
-            f"{instructions['C'] / instructions['B'] - 1:+.1%} instructions/request, "
-            f"{cpu['C'] / cpu['B'] - 1:+.1%} CPU time/request",
-            f"- the defaults (view on, no exporter) vs telemetry off: {d / b - 1:+.1%} requests/s, "
-            f"{instructions['D'] / instructions['B'] - 1:+.1%} instructions/request, "
-            f"{cpu['D'] / cpu['B'] - 1:+.1%} CPU time/request",
+            f"- full telemetry vs off: {versus('C', 'B')}",
+        ]
+        if "F" in keys:
+            lines.append(f"- full telemetry with the SDK's span exporter vs off: {versus('F', 'B')}")
+        lines += [
+            f"- the defaults (view on, no exporter) vs telemetry off: {versus('D', 'B')}",
             f"- telemetry off vs `wasmtime serve`: {cpu['B'] / cpu['A'] - 1:+.1%} CPU time/request",
-            f"- explicit bounds checks vs guard pages (both telemetry off): {e / b - 1:+.1%} requests/s, "
-            f"{instructions['E'] / instructions['B'] - 1:+.1%} instructions/request, "
-            f"{cpu['E'] / cpu['B'] - 1:+.1%} CPU time/request",
-            f"- spans exported by C over all rounds: {spans:,}, for {expected:,} expected from the "
-            f"requests it answered ({spans_for(GUESTS[name])[0]} each, by its `http.requests`, plus "
-            f"{spans_for(GUESTS[name])[1]} for its workload): {max(expected - spans, 0):,} missing "
-            "(requests that clients abandoned are traced but not counted)",
+            f"- explicit bounds checks vs guard pages (both telemetry off): {versus('E', 'B')}",
+        ]
+        per_request, per_process = spans_for(GUESTS[name])
+        for key in "CF":
+            if key not in keys:
+                continue
+            spans = sum(r["spans"] for r in results[key])
+            expected = sum(r["spans_expected"] for r in results[key])
+            lines.append(
+                f"- spans exported by {key} over all rounds: {spans:,}, for {expected:,} expected from "
+                f"the requests it answered ({per_request} each, by its `http.requests`, plus "
+                f"{per_process} for its workload): {max(expected - spans, 0):,} missing "
+                "(requests that clients abandoned are traced but not counted)")
+        lines += [
             f"- instantiation per request (C, its `component.instantiation.duration`): {inst:.1f} µs",
             "",
         ]

@@ -158,5 +158,63 @@ macro_rules! otlp_exporter_fn {
     };
 }
 otlp_exporter_fn!(span_exporter, opentelemetry_otlp::SpanExporter);
+
+/// The trace exporter: wasmlens's own over HTTP/protobuf (see [`crate::otlp`]), the
+/// SDK's over gRPC and HTTP/JSON.
+#[derive(Debug)]
+pub(crate) enum TraceExporter {
+    Own(crate::otlp::HttpSpanExporter),
+    Sdk(opentelemetry_otlp::SpanExporter),
+}
+
+pub(crate) fn trace_exporter(
+    encoder: crate::config::SpanEncoder,
+    transport: Transport,
+    endpoint: String,
+) -> Result<TraceExporter, opentelemetry_otlp::ExporterBuildError> {
+    match transport {
+        Transport::Http(opentelemetry_otlp::Protocol::HttpBinary, Some(client))
+            if encoder == crate::config::SpanEncoder::Wasmlens =>
+        {
+            let client = std::sync::Arc::new(client);
+            let timeout = timeout(Signal::Traces);
+            crate::otlp::HttpSpanExporter::new(client, &endpoint, timeout).map(TraceExporter::Own)
+        }
+        other => span_exporter(other, endpoint).map(TraceExporter::Sdk),
+    }
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for TraceExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            TraceExporter::Own(exporter) => exporter.export(batch).await,
+            TraceExporter::Sdk(exporter) => exporter.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            TraceExporter::Own(exporter) => exporter.shutdown_with_timeout(timeout),
+            TraceExporter::Sdk(exporter) => exporter.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            TraceExporter::Own(exporter) => exporter.force_flush(),
+            TraceExporter::Sdk(exporter) => exporter.force_flush(),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        match self {
+            TraceExporter::Own(exporter) => exporter.set_resource(resource),
+            TraceExporter::Sdk(exporter) => exporter.set_resource(resource),
+        }
+    }
+}
 otlp_exporter_fn!(metric_exporter, opentelemetry_otlp::MetricExporter);
 otlp_exporter_fn!(log_exporter, opentelemetry_otlp::LogExporter);

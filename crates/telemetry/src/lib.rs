@@ -15,6 +15,7 @@ pub mod ids;
 mod instruments;
 pub mod local_http;
 pub mod names;
+mod otlp;
 mod pipeline;
 pub mod plugin;
 mod prometheus;

@@ -10,7 +10,7 @@ use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExpor
 use crate::export_health::{Admitted, HttpCause, SignalHealth, Watched};
 use crate::exporters::{
     BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, queue_size,
-    span_batch_config, span_exporter, user_set,
+    span_batch_config, trace_exporter, user_set,
 };
 use crate::instruments::Instruments;
 use crate::recorder::{
@@ -379,8 +379,10 @@ fn build_tracer_provider(
     for exporter in config.traces.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
-                let (exporter, health) =
-                    setup.otlp(config, Signal::Traces, protocol, span_exporter);
+                let encoder = config.span_encoder;
+                let (exporter, health) = setup.otlp(config, Signal::Traces, protocol, |t, e| {
+                    trace_exporter(encoder, t, e)
+                });
                 let inner = BatchSpanProcessor::builder(exporter)
                     .with_batch_config(span_batch_config())
                     .build();

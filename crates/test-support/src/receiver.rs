@@ -128,6 +128,10 @@ struct Received {
     logs: Mutex<Vec<LogRecord>>,
     /// Headers (gRPC metadata) of every export request, as received.
     headers: Mutex<Vec<http::HeaderMap>>,
+    /// How many of the next HTTP trace exports to refuse, with what status and
+    /// `Retry-After`; and how many were refused.
+    refusing: Mutex<Option<(usize, u16, Option<&'static str>)>>,
+    refused: std::sync::atomic::AtomicUsize,
     changed: Notify,
 }
 
@@ -289,6 +293,25 @@ impl OtlpReceiver {
             std::mem::take(&mut *self.received.metrics.lock().unwrap()),
             std::mem::take(&mut *self.received.logs.lock().unwrap()),
         )
+    }
+
+    /// Refuses the next `count` HTTP trace exports with `status` (and a `Retry-After`
+    /// header, if given), as a collector that is overloaded or restarting does. They are
+    /// not recorded: an exporter must send them again.
+    pub fn refuse_trace_exports(
+        &self,
+        count: usize,
+        status: u16,
+        retry_after: Option<&'static str>,
+    ) {
+        *self.received.refusing.lock().unwrap() = Some((count, status, retry_after));
+    }
+
+    /// How many HTTP trace exports were refused so far.
+    pub fn refused_trace_exports(&self) -> usize {
+        self.received
+            .refused
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The headers (or gRPC metadata) of every export request so far.
@@ -544,6 +567,22 @@ async fn handle_http(
         .get(http::header::CONTENT_ENCODING)
         .is_some_and(|v| v == "gzip");
     let path = request.uri().path().to_owned();
+    if path == "/v1/traces" {
+        let mut refusing = received.refusing.lock().unwrap();
+        if let Some((count, status, retry_after)) = refusing.as_mut()
+            && *count > 0
+        {
+            *count -= 1;
+            received
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut response = hyper::Response::builder().status(*status);
+            if let Some(after) = retry_after {
+                response = response.header(http::header::RETRY_AFTER, *after);
+            }
+            return response.body(Full::new(Bytes::new())).unwrap();
+        }
+    }
     let Ok(body) = request.into_body().collect().await else {
         return respond(400, "unreadable body");
     };

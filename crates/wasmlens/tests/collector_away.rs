@@ -120,3 +120,31 @@ async fn export_resumes_when_the_collector_returns_and_what_was_lost_is_counted(
         );
     }
 }
+
+/// A collector that throttles (429, 503 with Retry-After) or whose proxy fails (502) gets
+/// the batch again, as opentelemetry-otlp's exporters retry: every span arrives, once.
+#[tokio::test]
+async fn a_refused_export_is_sent_again_and_arrives_once() {
+    for (status, retry_after) in [(503, Some("0")), (429, Some("1")), (502, None)] {
+        let receiver = OtlpReceiver::start().await;
+        receiver.refuse_trace_exports(2, status, retry_after);
+        let mut env = receiver.exporter_env(Transport::HttpProtobuf);
+        env.push(("OTEL_METRICS_EXPORTER", "none".to_owned()));
+        env.push(("OTEL_LOGS_EXPORTER", "none".to_owned()));
+        let hello = guest("http-hello");
+        let server = Wasmlens::serve(BIN, &[hello.to_str().unwrap()], &env).await;
+        for _ in 0..5 {
+            assert_eq!(http_get(&server.url("/"), &[]).await.0, 200);
+        }
+        let (exit, stderr) = server.terminate().await;
+        assert!(exit.success(), "{stderr}");
+        let spans = receiver.wait_for_spans("HttpRequest", 5, WAIT).await;
+        let traces: std::collections::BTreeSet<_> = spans.iter().map(|s| &s.trace_id).collect();
+        assert_eq!((spans.len(), traces.len()), (5, 5), "{status}: each once");
+        assert_eq!(receiver.refused_trace_exports(), 2, "{status}");
+        assert!(
+            !stderr.contains("cannot export traces"),
+            "{status}: {stderr}"
+        );
+    }
+}

@@ -574,11 +574,14 @@ async fn exporter_headers_compression_and_per_signal_endpoints_are_honoured() {
             format!("{}/v1/traces", receiver.http_endpoint()),
         ),
         (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            format!("{}/v1/metrics", receiver.http_endpoint()),
+        ),
+        (
             "OTEL_EXPORTER_OTLP_HEADERS",
             "x-api-key=s3cret,x-team=platform%20ops".to_owned(),
         ),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
-        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
         ("OTEL_LOGS_EXPORTER", "none".to_owned()),
     ];
     let server = Wasmlens::serve(BIN, &[guest("http-hello").to_str().unwrap()], &env).await;
@@ -586,20 +589,38 @@ async fn exporter_headers_compression_and_per_signal_endpoints_are_honoured() {
     let (status, stderr) = server.terminate().await;
     assert!(status.success(), "{stderr}");
     receiver.wait_for_spans("HttpRequest", 1, WAIT).await;
+    receiver
+        .wait_until("metrics", WAIT, |r| !r.metrics().is_empty())
+        .await;
     assert!(
         elsewhere.spans().is_empty()
             && elsewhere.metrics().is_empty()
             && elsewhere.logs().is_empty()
     );
+    // Spans go through wasmlens's own exporter, metrics through the SDK's: their requests
+    // carry the same headers.
     let headers = receiver.request_headers();
-    let export = headers.first().expect("an export request");
-    assert_eq!(export.get("x-api-key").unwrap(), "s3cret");
-    assert_eq!(
-        export.get("x-team").unwrap(),
-        "platform ops",
-        "values are URL-decoded"
-    );
-    assert_eq!(export.get("content-encoding").unwrap(), "gzip");
+    assert!(headers.len() >= 2, "{headers:?}");
+    for export in &headers {
+        assert_eq!(export.get("x-api-key").unwrap(), "s3cret");
+        assert_eq!(
+            export.get("x-team").unwrap(),
+            "platform ops",
+            "values are URL-decoded"
+        );
+        assert_eq!(export.get("content-encoding").unwrap(), "gzip");
+        assert_eq!(
+            export.get("content-type").unwrap(),
+            "application/x-protobuf"
+        );
+        assert_eq!(
+            export.get("user-agent"),
+            headers[0].get("user-agent"),
+            "{headers:?}"
+        );
+    }
+    let agent = headers[0].get("user-agent").unwrap().to_str().unwrap();
+    assert!(agent.starts_with("OTel-OTLP-Exporter-Rust/"), "{agent}");
 }
 
 #[tokio::test]

@@ -37,6 +37,17 @@ pub enum HistogramAggregation {
     Base2Exponential,
 }
 
+/// Who encodes and sends spans over OTLP HTTP/protobuf.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpanEncoder {
+    /// wasmlens's own path (`crate::otlp`): the same bytes, a fraction of the cost.
+    #[default]
+    Wasmlens,
+    /// The OpenTelemetry SDK's exporter: for comparison, or should the own path ever
+    /// disagree with a collector.
+    Sdk,
+}
+
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -197,6 +208,8 @@ pub struct TelemetryConfig {
     pub histogram_aggregation: HistogramAggregation,
     /// How `console` exporters write (`WASMLENS_CONSOLE_FORMAT`: `text` or `json`).
     pub console_format: ConsoleFormat,
+    /// Who encodes spans sent over OTLP HTTP/protobuf (`WASMLENS_OTLP_SPAN_ENCODER`).
+    pub span_encoder: SpanEncoder,
     /// Where the Prometheus exporter listens: `OTEL_EXPORTER_PROMETHEUS_HOST` and
     /// `_PORT` (default `localhost:9464`), or `--metrics-listen`.
     pub prometheus_listen: String,
@@ -256,6 +269,7 @@ impl TelemetryConfig {
 
         let histogram_aggregation = reader.histogram_aggregation();
         let console_format = reader.console_format();
+        let span_encoder = reader.span_encoder();
         let prometheus_listen = format!(
             "{}:{}",
             reader
@@ -301,6 +315,7 @@ impl TelemetryConfig {
             http_dup_semconv,
             histogram_aggregation,
             console_format,
+            span_encoder,
             prometheus_listen,
             otlp_endpoints,
             tls: Signal::ALL.map(|signal| crate::tls::TlsFiles::read(signal, &lookup)),

@@ -2,7 +2,7 @@
 
 use super::{
     ConsoleFormat, Exporter, GENERAL_ENDPOINT_VAR, HistogramAggregation, OtlpEndpoint, Propagators,
-    Protocol, RootSampler, SamplerChoice, Signal,
+    Protocol, RootSampler, SamplerChoice, Signal, SpanEncoder,
 };
 
 pub(super) struct Reader<'a> {
@@ -96,6 +96,16 @@ impl Reader<'_> {
         self.choice(
             "WASMLENS_CONSOLE_FORMAT",
             &[("text", ConsoleFormat::Text), ("json", ConsoleFormat::Json)],
+        )
+    }
+
+    pub(super) fn span_encoder(&mut self) -> SpanEncoder {
+        self.choice(
+            "WASMLENS_OTLP_SPAN_ENCODER",
+            &[
+                ("wasmlens", SpanEncoder::Wasmlens),
+                ("sdk", SpanEncoder::Sdk),
+            ],
         )
     }
 

@@ -316,6 +316,7 @@ const VARIABLES: &[&str] = &[
     "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
     "OTEL_SEMCONV_STABILITY_OPT_IN",
     "WASMLENS_CONSOLE_FORMAT",
+    "WASMLENS_OTLP_SPAN_ENCODER",
 ];
 
 /// Values a user might set, right or wrong, and anything at all.

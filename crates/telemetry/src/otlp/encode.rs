@@ -1,0 +1,357 @@
+//! SDK spans straight into OTLP protobuf: the bytes of an `ExportTraceServiceRequest`,
+//! field for field what opentelemetry-proto's conversion and prost produce for the same
+//! batch (`tests.rs` holds it to that), without building the intermediate messages.
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SpanData;
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+// Protobuf wire types.
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+const FIXED32: u32 = 5;
+
+/// OTLP's `SpanFlags`: the flags field says whether the parent was remote.
+const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
+const CONTEXT_IS_REMOTE: u32 = 0x200;
+
+/// Scopes whose encoded block is kept. The host has a handful; a guest could make any
+/// number through wasi:otel, which are then encoded at every batch instead.
+const CACHED_SCOPES: usize = 64;
+
+/// Encodes batches of spans for one resource, into a buffer kept from batch to batch.
+#[derive(Debug, Default)]
+pub(crate) struct TraceEncoder {
+    out: Writer,
+    /// The `resource` field of `ResourceSpans`, and its schema URL: the same for every
+    /// batch, so encoded once.
+    resource: Vec<u8>,
+    resource_schema_url: String,
+    /// The `scope` field of `ScopeSpans`, by scope.
+    scopes: Vec<(InstrumentationScope, Vec<u8>)>,
+}
+
+impl TraceEncoder {
+    pub(crate) fn new(resource: &Resource) -> Self {
+        let mut encoder = TraceEncoder::default();
+        encoder.set_resource(resource);
+        encoder
+    }
+
+    pub(crate) fn set_resource(&mut self, resource: &Resource) {
+        let mut w = Writer::default();
+        let block = w.begin(1);
+        for (key, value) in resource.iter() {
+            w.key_value(1, key.as_str(), value);
+        }
+        w.end(block);
+        self.resource = w.buf;
+        self.resource_schema_url = resource.schema_url().unwrap_or_default().to_owned();
+    }
+
+    /// The request for `batch`: its spans grouped by scope, in the order each scope first
+    /// appears, under the one resource, as the SDK's exporter groups them (by a hash map
+    /// of scopes, so a scope with a NaN attribute, equal to nothing, is a group of its own
+    /// at each of its spans, as there).
+    pub(crate) fn encode(&mut self, batch: &[SpanData]) -> &[u8] {
+        let mut groups: HashMap<&InstrumentationScope, usize> = HashMap::new();
+        let mut scopes: Vec<&InstrumentationScope> = Vec::new();
+        let mut group_of = Vec::with_capacity(batch.len());
+        for span in batch {
+            let scope = &span.instrumentation_scope;
+            let group = *groups.entry(scope).or_insert_with(|| {
+                scopes.push(scope);
+                scopes.len() - 1
+            });
+            group_of.push(group);
+        }
+        self.out.buf.clear();
+        let resource_spans = self.out.begin(1);
+        self.out.buf.extend_from_slice(&self.resource);
+        for (group, scope) in scopes.into_iter().enumerate() {
+            let scope_spans = self.out.begin(2);
+            self.scope(scope);
+            let members = batch.iter().zip(&group_of).filter(|(_, g)| **g == group);
+            for (span, _) in members {
+                let at = self.out.begin(2);
+                self.out.span(span);
+                self.out.end(at);
+            }
+            self.out
+                .string(3, scope.schema_url().unwrap_or_default().as_bytes());
+            self.out.end(scope_spans);
+        }
+        self.out.string(3, self.resource_schema_url.as_bytes());
+        self.out.end(resource_spans);
+        &self.out.buf
+    }
+
+    /// Writes the `scope` field of `ScopeSpans`, from the cache when this scope (with its
+    /// attributes in the same order) was encoded before. A scope with a float attribute
+    /// is not cached: NaN equals nothing, and 0.0 equals -0.0, whose bytes differ.
+    fn scope(&mut self, scope: &InstrumentationScope) {
+        let same = |(cached, _): &&(InstrumentationScope, Vec<u8>)| {
+            cached == scope && cached.attributes().eq(scope.attributes())
+        };
+        if let Some((_, block)) = self.scopes.iter().find(same) {
+            self.out.buf.extend_from_slice(block);
+            return;
+        }
+        let block = scope_block(scope);
+        self.out.buf.extend_from_slice(&block);
+        if self.scopes.len() < CACHED_SCOPES && !has_float_attribute(scope) {
+            self.scopes.push((scope.clone(), block));
+        }
+    }
+}
+
+fn has_float_attribute(scope: &InstrumentationScope) -> bool {
+    scope
+        .attributes()
+        .any(|kv| matches!(kv.value, Value::F64(_) | Value::Array(Array::F64(_))))
+}
+
+/// The `scope` field of `ScopeSpans`.
+fn scope_block(scope: &InstrumentationScope) -> Vec<u8> {
+    let mut w = Writer::default();
+    let block = w.begin(1);
+    w.string(1, scope.name().as_bytes());
+    w.string(2, scope.version().unwrap_or_default().as_bytes());
+    for attribute in scope.attributes() {
+        w.attribute(3, attribute);
+    }
+    w.end(block);
+    w.buf
+}
+
+/// A protobuf writer. A nested message is written in place after a one-byte length,
+/// which is widened when the message ends: only a message longer than 127 bytes moves
+/// (a span, then its scope's group, then the resource's: a few copies of a batch),
+/// rather than every level's length being computed again for every level above.
+/// Scalar fields at their default value are left out, as proto3 (and prost) do.
+#[derive(Debug, Default)]
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.buf.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        self.buf.push(value as u8);
+    }
+
+    fn key(&mut self, field: u32, wire_type: u32) {
+        self.varint(u64::from(field << 3 | wire_type));
+    }
+
+    /// A length-delimited field, written even when empty.
+    fn len_delimited(&mut self, field: u32, bytes: &[u8]) {
+        self.key(field, LEN);
+        self.varint(bytes.len() as u64);
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// A string or bytes field, left out when empty.
+    fn string(&mut self, field: u32, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.len_delimited(field, bytes);
+        }
+    }
+
+    fn uint(&mut self, field: u32, value: u64) {
+        if value != 0 {
+            self.key(field, VARINT);
+            self.varint(value);
+        }
+    }
+
+    fn fixed64(&mut self, field: u32, value: u64) {
+        if value != 0 {
+            self.key(field, FIXED64);
+            self.buf.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    fn fixed32(&mut self, field: u32, value: u32) {
+        if value != 0 {
+            self.key(field, FIXED32);
+            self.buf.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// Starts a nested message in `field`; returns where its contents begin, for `end`.
+    fn begin(&mut self, field: u32) -> usize {
+        self.key(field, LEN);
+        self.buf.push(0);
+        self.buf.len()
+    }
+
+    fn end(&mut self, start: usize) {
+        let len = self.buf.len() - start;
+        if len < 0x80 {
+            self.buf[start - 1] = len as u8;
+            return;
+        }
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        let mut value = len as u64;
+        while value >= 0x80 {
+            prefix[n] = value as u8 | 0x80;
+            value >>= 7;
+            n += 1;
+        }
+        prefix[n] = value as u8;
+        n += 1;
+        self.buf.resize(self.buf.len() + n - 1, 0);
+        self.buf.copy_within(start..start + len, start + n - 1);
+        self.buf[start - 1..start - 1 + n].copy_from_slice(&prefix[..n]);
+    }
+
+    fn attribute(&mut self, field: u32, attribute: &KeyValue) {
+        self.key_value(field, attribute.key.as_str(), &attribute.value);
+    }
+
+    fn key_value(&mut self, field: u32, key: &str, value: &Value) {
+        let kv = self.begin(field);
+        self.string(1, key.as_bytes());
+        let any = self.begin(2);
+        self.any_value(value);
+        self.end(any);
+        self.end(kv);
+    }
+
+    /// The contents of an `AnyValue`: its one value, written even when it is the default.
+    fn any_value(&mut self, value: &Value) {
+        match value {
+            Value::String(text) => self.len_delimited(1, text.as_str().as_bytes()),
+            Value::Bool(flag) => {
+                self.key(2, VARINT);
+                self.varint(u64::from(*flag));
+            }
+            Value::I64(number) => {
+                self.key(3, VARINT);
+                self.varint(*number as u64);
+            }
+            Value::F64(number) => {
+                self.key(4, FIXED64);
+                self.buf.extend_from_slice(&number.to_bits().to_le_bytes());
+            }
+            Value::Array(array) => {
+                let at = self.begin(5);
+                match array {
+                    Array::Bool(values) => self.array(values, |v| Value::Bool(*v)),
+                    Array::I64(values) => self.array(values, |v| Value::I64(*v)),
+                    Array::F64(values) => self.array(values, |v| Value::F64(*v)),
+                    Array::String(values) => {
+                        for text in values {
+                            let element = self.begin(1);
+                            self.len_delimited(1, text.as_str().as_bytes());
+                            self.end(element);
+                        }
+                    }
+                    // A kind of array newer than this encoder (the SDK's exporter panics).
+                    _ => {}
+                }
+                self.end(at);
+            }
+            // A kind of value newer than this encoder (the SDK's exporter panics).
+            _ => {}
+        }
+    }
+
+    fn array<T>(&mut self, values: &[T], value: impl Fn(&T) -> Value) {
+        for item in values {
+            let element = self.begin(1);
+            self.any_value(&value(item));
+            self.end(element);
+        }
+    }
+
+    /// The contents of a `Span`, its fields in the order prost writes them (by number).
+    fn span(&mut self, span: &SpanData) {
+        let context = &span.span_context;
+        self.len_delimited(1, &context.trace_id().to_bytes());
+        self.len_delimited(2, &context.span_id().to_bytes());
+        self.string(3, context.trace_state().header().as_bytes());
+        if span.parent_span_id != opentelemetry::trace::SpanId::INVALID {
+            self.len_delimited(4, &span.parent_span_id.to_bytes());
+        }
+        self.string(5, span.name.as_bytes());
+        self.uint(6, kind(&span.span_kind));
+        self.fixed64(7, nanos(span.start_time));
+        self.fixed64(8, nanos(span.end_time));
+        for attribute in &span.attributes {
+            self.attribute(9, attribute);
+        }
+        self.uint(10, u64::from(span.dropped_attributes_count));
+        for event in &span.events.events {
+            let at = self.begin(11);
+            self.fixed64(1, nanos(event.timestamp));
+            self.string(2, event.name.as_bytes());
+            for attribute in &event.attributes {
+                self.attribute(3, attribute);
+            }
+            self.uint(4, u64::from(event.dropped_attributes_count));
+            self.end(at);
+        }
+        self.uint(12, u64::from(span.events.dropped_count));
+        for link in &span.links.links {
+            let at = self.begin(13);
+            let linked = &link.span_context;
+            self.len_delimited(1, &linked.trace_id().to_bytes());
+            self.len_delimited(2, &linked.span_id().to_bytes());
+            self.string(3, linked.trace_state().header().as_bytes());
+            for attribute in &link.attributes {
+                self.attribute(4, attribute);
+            }
+            self.uint(5, u64::from(link.dropped_attributes_count));
+            self.fixed32(6, flags(linked.is_remote(), linked.trace_flags().to_u8()));
+            self.end(at);
+        }
+        self.uint(14, u64::from(span.links.dropped_count));
+        let status = self.begin(15);
+        match &span.status {
+            Status::Unset => {}
+            Status::Ok => self.uint(3, 1),
+            Status::Error { description } => {
+                self.string(2, description.as_bytes());
+                self.uint(3, 2);
+            }
+        }
+        self.end(status);
+        // prost writes fields in the order of their numbers: the flags (16) come last.
+        self.fixed32(
+            16,
+            flags(span.parent_span_is_remote, context.trace_flags().to_u8()),
+        );
+    }
+}
+
+fn flags(remote: bool, trace_flags: u8) -> u32 {
+    let remote = if remote { CONTEXT_IS_REMOTE } else { 0 };
+    u32::from(trace_flags) | CONTEXT_HAS_IS_REMOTE | remote
+}
+
+/// OTLP's `SpanKind` values.
+fn kind(kind: &SpanKind) -> u64 {
+    match kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    }
+}
+
+/// Nanoseconds since the Unix epoch; a time before it is 0, as the SDK's exporter has it.
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+}

@@ -1,0 +1,19 @@
+//! wasmlens's own path for spans over OTLP HTTP/protobuf, the default protocol.
+//!
+//! The SDK's exporter converts every span of a batch into opentelemetry-proto's messages
+//! (a `String` for every key and value) and prost then sizes each nested message again
+//! at every level above it: about 40,000 instructions for a request's four spans, most
+//! of what full telemetry costs a request. [`encode`] writes the same bytes straight from
+//! the SDK's spans, into a buffer kept between batches, with the resource and each scope
+//! encoded once; [`exporter`] sends them as opentelemetry-otlp's HTTP exporter does. Spans
+//! still go through the SDK (sampler, processors, batch queue, the built-in view's
+//! recorder): only their encoding and sending are wasmlens's. gRPC and HTTP/JSON keep
+//! the SDK's exporter.
+
+mod encode;
+mod exporter;
+
+pub(crate) use exporter::HttpSpanExporter;
+
+#[cfg(test)]
+mod tests;
