@@ -25,6 +25,8 @@ use wasmlens_workload::{RunningWorkload, StopHandle};
 /// How long a task's telemetry may take to flush before its exit is reported anyway (a
 /// collector that is away must not hold the task up).
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the shim, told to shut down, waits for its waiters to be answered.
+const WAITERS_GRACE: Duration = Duration::from_secs(2);
 
 /// The exit status of a task whose workload panicked: as an abort.
 const PANICKED: u32 = 134;
@@ -97,6 +99,9 @@ struct Inner {
     exit: Arc<ExitSignal>,
     current: Mutex<Option<Current>>,
     exited: watch::Sender<Option<Exited>>,
+    /// Wait requests not answered yet: the shim does not end under them (a task deleted
+    /// before it starts answers its waiters as containerd asks the shim to shut down).
+    waits: std::sync::atomic::AtomicUsize,
 }
 
 fn error(code: Code, message: impl Into<String>) -> ttrpc::Error {
@@ -146,6 +151,7 @@ impl TaskService {
                 exit,
                 current: Mutex::new(None),
                 exited: watch::channel(None).0,
+                waits: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -490,8 +496,12 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::WaitRequest,
     ) -> TtrpcResult<api::WaitResponse> {
+        use std::sync::atomic::Ordering;
         let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
-        traced(&telemetry, ctx, "Wait", &id, |_| self.do_wait(req)).await
+        self.inner.waits.fetch_add(1, Ordering::SeqCst);
+        let answer = traced(&telemetry, ctx, "Wait", &id, |_| self.do_wait(req)).await;
+        self.inner.waits.fetch_sub(1, Ordering::SeqCst);
+        answer
     }
 
     async fn delete(
@@ -563,6 +573,17 @@ impl Task for TaskService {
             tokio::spawn(async move {
                 let telemetry = inner.telemetry.clone();
                 let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+                // Waiters answered by the delete that preceded this are answered before
+                // the server closes their connections (bounded: a wait for a task that
+                // never ends must not keep the shim).
+                let deadline = tokio::time::Instant::now() + WAITERS_GRACE;
+                while inner.waits.load(std::sync::atomic::Ordering::SeqCst) > 0
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                // The last answer's frame is written by the connection's own task.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 inner.exit.signal();
             });
         }
