@@ -22,6 +22,8 @@ pub struct WasmlensShim {
     namespace: String,
     /// containerd's API socket.
     address: String,
+    /// containerd runs at debug level (`-debug`): so does the shim's own log.
+    debug: bool,
     exit: Arc<ExitSignal>,
 }
 
@@ -37,6 +39,7 @@ impl Shim for WasmlensShim {
             id: flags.id.clone(),
             namespace: flags.namespace.clone(),
             address: flags.address.clone(),
+            debug: flags.debug,
             exit: Arc::new(ExitSignal::default()),
         }
     }
@@ -74,7 +77,7 @@ impl Shim for WasmlensShim {
                 namespace: self.namespace.clone(),
             },
             publisher,
-            start_telemetry(&self.id),
+            start_telemetry(&self.id, self.debug),
             self.exit.clone(),
         )
     }
@@ -82,15 +85,20 @@ impl Shim for WasmlensShim {
 
 /// The daemon's telemetry, from the `OTEL_*` variables containerd was started with; its
 /// resource says which container (and pod) it is about. A pipeline that cannot be built
-/// leaves the shim running without one, and says why.
-fn start_telemetry(id: &str) -> Arc<Telemetry> {
+/// leaves the shim running without one, and says why. `RUST_LOG` overrides the log's
+/// level, which is containerd's (`debug` for the shim's own lines when containerd's is).
+fn start_telemetry(id: &str, debug: bool) -> Arc<Telemetry> {
     // containerd starts the shim in the container's bundle.
     let resource = match ContainerSpec::load(std::path::Path::new(".")) {
         Ok(spec) => spec.resource(id),
         Err(_) => ContainerSpec::resource_without_spec(id),
     };
     let config = TelemetryConfig::from_env().with_resource_attributes(resource.clone());
-    let telemetry = Telemetry::init(config, "info").unwrap_or_else(|err| {
+    let log_filter = match debug {
+        true => "info,wasmlens_shim=debug",
+        false => "info",
+    };
+    let telemetry = Telemetry::init(config, log_filter).unwrap_or_else(|err| {
         eprintln!("wasmlens shim: telemetry is off: {err:#}");
         let off = TelemetryConfig::from_lookup(|name| {
             (name == "OTEL_SDK_DISABLED").then(|| "true".to_owned())

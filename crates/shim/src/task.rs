@@ -99,9 +99,9 @@ struct Inner {
     exit: Arc<ExitSignal>,
     current: Mutex<Option<Current>>,
     exited: watch::Sender<Option<Exited>>,
-    /// Wait requests not answered yet: the shim does not end under them (a task deleted
-    /// before it starts answers its waiters as containerd asks the shim to shut down).
-    waits: std::sync::atomic::AtomicUsize,
+    /// How many wait requests are not answered yet: a task's end is answered before
+    /// its delete is, and the shim does not end under them.
+    waits: watch::Sender<usize>,
 }
 
 fn error(code: Code, message: impl Into<String>) -> ttrpc::Error {
@@ -151,7 +151,7 @@ impl TaskService {
                 exit,
                 current: Mutex::new(None),
                 exited: watch::channel(None).0,
-                waits: std::sync::atomic::AtomicUsize::new(0),
+                waits: watch::channel(0).0,
             }),
         }
     }
@@ -364,6 +364,9 @@ impl TaskService {
     async fn do_wait(&self, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
         only_init(&req.exec_id)?;
         let mut exited = self.inner.exited.subscribe();
+        if exited.borrow().is_none() {
+            tracing::debug!("task {}: waiting for it to exit", self.inner.id);
+        }
         let exited = exited
             .wait_for(Option::is_some)
             .await
@@ -388,13 +391,18 @@ impl TaskService {
                 "the task is still running: kill it first",
             ));
         }
-        // A task deleted before it started ends here, for whoever waits for it.
-        self.record_exit(&mut guard, 0);
+        // A task deleted before it started ends here, for whoever waits for it; they
+        // are answered before the delete is (containerd closes its connection to the
+        // shim soon after, and an answer still unsent would be lost with it).
+        let ended_here = self.record_exit(&mut guard, 0).is_some();
         let exited = self.status().expect("recorded");
         if let Some(current) = guard.take() {
             current.container.remove();
         }
         drop(guard);
+        if ended_here {
+            self.waiters_answered().await;
+        }
         self.publish(TaskDelete {
             container_id: self.inner.id.clone(),
             id: self.inner.id.clone(),
@@ -439,10 +447,34 @@ impl TaskService {
         })
     }
 
+    /// Once the task has exited: until every wait has been answered (bounded by
+    /// [`WAITERS_GRACE`], so that a stuck connection cannot hold the shim).
+    async fn waiters_answered(&self) {
+        let mut waits = self.inner.waits.subscribe();
+        let _ = tokio::time::timeout(WAITERS_GRACE, waits.wait_for(|&n| n == 0)).await;
+    }
+
     /// Whether the shim may end: not while its container exists (it holds a mount and
     /// its task's status), unless containerd says `now`.
     async fn do_shutdown(&self, now: bool) -> TtrpcResult<bool> {
         Ok(now || self.inner.current.lock().await.is_none())
+    }
+}
+
+/// A wait request being answered, counted in `Inner::waits` for as long as it lives
+/// (also when its connection drops it).
+struct PendingWait<'a>(&'a watch::Sender<usize>);
+
+impl<'a> PendingWait<'a> {
+    fn new(waits: &'a watch::Sender<usize>) -> Self {
+        waits.send_modify(|n| *n += 1);
+        PendingWait(waits)
+    }
+}
+
+impl Drop for PendingWait<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 
@@ -496,12 +528,9 @@ impl Task for TaskService {
         ctx: &TtrpcContext,
         req: api::WaitRequest,
     ) -> TtrpcResult<api::WaitResponse> {
-        use std::sync::atomic::Ordering;
         let (telemetry, id) = (self.inner.telemetry.clone(), req.id.clone());
-        self.inner.waits.fetch_add(1, Ordering::SeqCst);
-        let answer = traced(&telemetry, ctx, "Wait", &id, |_| self.do_wait(req)).await;
-        self.inner.waits.fetch_sub(1, Ordering::SeqCst);
-        answer
+        let _pending = PendingWait::new(&self.inner.waits);
+        traced(&telemetry, ctx, "Wait", &id, |_| self.do_wait(req)).await
     }
 
     async fn delete(
@@ -573,15 +602,11 @@ impl Task for TaskService {
             tokio::spawn(async move {
                 let telemetry = inner.telemetry.clone();
                 let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
-                // Waiters answered by the delete that preceded this are answered before
-                // the server closes their connections (bounded: a wait for a task that
-                // never ends must not keep the shim).
-                let deadline = tokio::time::Instant::now() + WAITERS_GRACE;
-                while inner.waits.load(std::sync::atomic::Ordering::SeqCst) > 0
-                    && tokio::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                TaskService {
+                    inner: inner.clone(),
                 }
+                .waiters_answered()
+                .await;
                 // The last answer's frame is written by the connection's own task.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 inner.exit.signal();

@@ -553,17 +553,23 @@ async fn tasks_killed_or_deleted_before_they_start() {
     api.kill("killed", 9).await;
     assert_eq!(api.wait("killed").await, 137);
     assert_eq!(api.delete("killed").await, 137);
-    // Deleted before it starts: whoever waits for it is answered.
+    // Deleted before it starts: whoever waits for it is answered. (Once the wait has
+    // reached the shim, which says so at containerd's debug level: a wait containerd is
+    // still forwarding as the task goes finds containerd's connection to it closed.)
     api.create(SHIM, image, "dropped", &args).await;
     let waiting = {
         let api = containerd.api().await;
         tokio::spawn(async move { api.wait("dropped").await })
     };
-    api.delete("dropped").await;
-    tokio::time::timeout(WAIT, waiting)
+    containerd
+        .log_line("task dropped: waiting for it to exit", WAIT)
+        .await;
+    assert_eq!(api.delete("dropped").await, 0);
+    let status = tokio::time::timeout(WAIT, waiting)
         .await
         .expect("the wait is answered")
         .unwrap();
+    assert_eq!(status, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

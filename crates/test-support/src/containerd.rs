@@ -99,6 +99,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
 
+    /// Waits (at most `timeout`) until containerd's log has a line with `needle` in it.
+    pub async fn log_line(&self, needle: &str, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no line with {needle:?} in containerd's log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// `ctr` against this containerd, to run.
     pub fn ctr_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("ctr");
