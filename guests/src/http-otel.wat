@@ -7,7 +7,9 @@
 ;;   c. emits a log record (`logs.on-emit`): WARN (13), body `"guest says hi"`, attribute
 ;;      guest.attr=7, event guest.event, in the span,
 ;;   d. exports metrics (`metrics.export`): a u64 delta sum guest.requests = 1 with
-;;      path="/", and an f64 gauge guest.temperature = 21.5; an error is ignored,
+;;      path="/", an f64 gauge guest.temperature = 21.5, and an f64 cumulative
+;;      histogram guest.latency (ms, bounds 1, 5, 10; bucket counts 1, 2, 0, 1; count 4,
+;;      sum 17.5, min 0.5, max 12); an error is ignored,
 ;;   e. ends the span (`on-end`): guest-work, internal, ok, parent the outer span-id, two
 ;;      attributes and an event,
 ;; and answers 200 `traced`. The last path segment (before any query) changes that:
@@ -73,6 +75,9 @@
   (data (i32.const 0x1130) "guest-event")
   (data (i32.const 0x1140) "n")
   (data (i32.const 0x1148) "1")
+  ;; the histogram
+  (data (i32.const 0x1150) "guest.latency")
+  (data (i32.const 0x1160) "ms")
 
   ;; Stores a string or list, (pointer, length), at $at.
   (func $pair (param $at i32) (param $ptr i32) (param $len i32)
@@ -190,10 +195,10 @@
     (local $m i32)
     ;; 0x2300 scope-metrics (48 bytes, align 4): scope +0, metrics +40
     (call $scope (i32.const 0x2300))
-    (call $pair (i32.const 0x2328) (i32.const 0x2340) (i32.const 2))
-    ;; 0x2340 metrics, list<metric> (80 bytes each, align 8): name +0, description +8,
+    (call $pair (i32.const 0x2328) (i32.const 0x2500) (i32.const 3))
+    ;; 0x2500 metrics, list<metric> (80 bytes each, align 8): name +0, description +8,
     ;; unit +16, data metric-data +24 (56 bytes: tag u8, the case's record at +32)
-    (local.set $m (i32.const 0x2340))
+    (local.set $m (i32.const 0x2500))
     (call $pair (local.get $m) (i32.const 0x1088) (i32.const 14))
     (call $pair (i32.add (local.get $m) (i32.const 8)) (i32.const 0x1098) (i32.const 22))
     (call $pair (i32.add (local.get $m) (i32.const 16)) (i32.const 0x10b0) (i32.const 9))
@@ -205,7 +210,7 @@
     (call $datetime (i32.add (local.get $m) (i32.const 56)) (i64.const 1700000001) (i32.const 0))
     (i32.store8 offset=72 (local.get $m) (i32.const 1))
     (i32.store8 offset=73 (local.get $m) (i32.const 1))
-    (local.set $m (i32.const 0x2390))
+    (local.set $m (i32.const 0x2550))
     (call $pair (local.get $m) (i32.const 0x10d0) (i32.const 17))
     (call $pair (i32.add (local.get $m) (i32.const 8)) (i32.const 0) (i32.const 0))
     (call $pair (i32.add (local.get $m) (i32.const 16)) (i32.const 0x10e8) (i32.const 3))
@@ -215,6 +220,42 @@
     (call $pair (i32.add (local.get $m) (i32.const 32)) (i32.const 0x2420) (i32.const 1))
     (i32.store8 offset=40 (local.get $m) (i32.const 0))
     (call $datetime (i32.add (local.get $m) (i32.const 64)) (i64.const 1700000001) (i32.const 0))
+    (local.set $m (i32.const 0x25a0))
+    (call $pair (local.get $m) (i32.const 0x1150) (i32.const 13))
+    (call $pair (i32.add (local.get $m) (i32.const 8)) (i32.const 0) (i32.const 0))
+    (call $pair (i32.add (local.get $m) (i32.const 16)) (i32.const 0x1160) (i32.const 2))
+    ;; f64-histogram (2); histogram (48 bytes): data-points +32, start-time +40, time
+    ;; +56, temporality +72 (cumulative, 0)
+    (i32.store8 offset=24 (local.get $m) (i32.const 2))
+    (call $pair (i32.add (local.get $m) (i32.const 32)) (i32.const 0x2600) (i32.const 1))
+    (call $datetime (i32.add (local.get $m) (i32.const 40)) (i64.const 1700000000) (i32.const 0))
+    (call $datetime (i32.add (local.get $m) (i32.const 56)) (i64.const 1700000001) (i32.const 0))
+    (i32.store8 offset=72 (local.get $m) (i32.const 0))
+    ;; 0x2600 its data point (104 bytes, align 8): attributes +0, count +8, bounds +16,
+    ;; bucket-counts +24, min option<metric-number> +32 (tag; the number's tag at +40,
+    ;; the number at +48), max +56, sum metric-number +80 (tag; the number at +88),
+    ;; exemplars +96
+    (call $pair (i32.const 0x2600) (i32.const 0) (i32.const 0))
+    (i64.store (i32.const 0x2608) (i64.const 4))
+    (call $pair (i32.const 0x2610) (i32.const 0x2680) (i32.const 3))
+    (call $pair (i32.const 0x2618) (i32.const 0x26a0) (i32.const 4))
+    (i32.store8 (i32.const 0x2620) (i32.const 1))
+    (i32.store8 (i32.const 0x2628) (i32.const 0))
+    (f64.store (i32.const 0x2630) (f64.const 0.5))
+    (i32.store8 (i32.const 0x2638) (i32.const 1))
+    (i32.store8 (i32.const 0x2640) (i32.const 0))
+    (f64.store (i32.const 0x2648) (f64.const 12))
+    (i32.store8 (i32.const 0x2650) (i32.const 0))
+    (f64.store (i32.const 0x2658) (f64.const 17.5))
+    (call $pair (i32.const 0x2660) (i32.const 0) (i32.const 0))
+    ;; 0x2680 the bounds (f64) and 0x26a0 the bucket counts (u64)
+    (f64.store (i32.const 0x2680) (f64.const 1))
+    (f64.store (i32.const 0x2688) (f64.const 5))
+    (f64.store (i32.const 0x2690) (f64.const 10))
+    (i64.store (i32.const 0x26a0) (i64.const 1))
+    (i64.store (i32.const 0x26a8) (i64.const 2))
+    (i64.store (i32.const 0x26b0) (i64.const 0))
+    (i64.store (i32.const 0x26b8) (i64.const 1))
     ;; 0x2400 the sum's and 0x2420 the gauge's data point (32 bytes, align 8):
     ;; attributes +0, value metric-number +8 (tag u8: f64 0, s64 1, u64 2; the number at
     ;; +16), exemplars +24

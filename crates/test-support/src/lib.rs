@@ -12,6 +12,8 @@ pub use containerd::{Api, Containerd, ImageLayout, cannot_run_containerd, oci_im
 pub use process::{
     Finished, HttpConnection, Wasmlens, guest, http_get, http_request, run_to_end, workload_dir,
 };
-pub use receiver::{EventRecord, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport};
+pub use receiver::{
+    EventRecord, HistogramData, LogRecord, MetricPoint, OtlpReceiver, SpanRecord, Transport,
+};
 pub use redis::RedisServer;
 pub use tls::TestCertificates;

@@ -93,8 +93,19 @@ pub struct MetricPoint {
     pub value: f64,
     /// An explicit-bucket histogram's boundaries.
     pub bounds: Vec<f64>,
+    /// An explicit-bucket histogram's buckets, sum, minimum and maximum.
+    pub histogram: Option<HistogramData>,
     /// The instrumentation scope's name.
     pub scope: String,
+}
+
+/// What an explicit-bucket histogram point holds besides its count and bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramData {
+    pub bucket_counts: Vec<u64>,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
 }
 
 /// A received log record.
@@ -432,6 +443,7 @@ impl Service {
                         attributes: attributes(attrs),
                         value,
                         bounds: Vec::new(),
+                        histogram: None,
                         scope: scope_name.clone(),
                     };
                     let number = |v: &Option<
@@ -458,6 +470,12 @@ impl Service {
                         Some(metric::Data::Histogram(h)) => {
                             points.extend(h.data_points.iter().map(|p| MetricPoint {
                                 bounds: p.explicit_bounds.clone(),
+                                histogram: Some(HistogramData {
+                                    bucket_counts: p.bucket_counts.clone(),
+                                    sum: p.sum,
+                                    min: p.min,
+                                    max: p.max,
+                                }),
                                 ..point("histogram", &p.attributes, p.count as f64)
                             }))
                         }

@@ -5,7 +5,9 @@
 //! function work.
 
 use std::time::Duration;
-use wasmlens_test_support::{OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get};
+use wasmlens_test_support::{
+    HistogramData, OtlpReceiver, SpanRecord, Transport, Wasmlens, guest, http_get,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmlens");
 const WAIT: Duration = Duration::from_secs(30);
@@ -81,6 +83,9 @@ async fn a_guests_log_records_and_metrics_go_through_the_hosts_pipelines() {
                 && r.metrics()
                     .iter()
                     .any(|m| m.name == "guest.requests" && m.value == 2.0)
+                && r.metrics()
+                    .iter()
+                    .any(|m| m.name == "guest.latency" && m.value == 8.0)
         })
         .await;
     let record = receiver
@@ -115,6 +120,25 @@ async fn a_guests_log_records_and_metrics_go_through_the_hosts_pipelines() {
         .find(|m| m.name == "guest.temperature")
         .unwrap();
     assert_eq!((temperature.kind, temperature.value), ("gauge", 21.5));
+    // Each instance exported the same cumulative histogram, all new to it (it lives for
+    // one request): the host's holds both, bucket by bucket.
+    let latency = metrics.iter().rfind(|m| m.name == "guest.latency").unwrap();
+    assert_eq!(
+        (latency.kind, latency.unit.as_str(), latency.value),
+        ("histogram", "ms", 8.0)
+    );
+    assert_eq!(latency.scope, "guest-scope");
+    assert_eq!(latency.attributes["component_id"], "http-otel");
+    assert_eq!(latency.bounds, [1.0, 5.0, 10.0]);
+    assert_eq!(
+        latency.histogram,
+        Some(HistogramData {
+            bucket_counts: vec![2, 4, 0, 2],
+            sum: Some(35.0),
+            min: Some(0.5),
+            max: Some(12.0),
+        })
+    );
 }
 
 #[tokio::test]

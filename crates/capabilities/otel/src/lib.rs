@@ -8,10 +8,12 @@
 //! at most [`MAX_SPANS`] spans and emit [`MAX_RECORDS`] records and metric points, each
 //! with at most [`convert::MAX_ITEMS`] attributes (events, links) and texts of at most
 //! [`convert::MAX_TEXT`] bytes; a component may use [`MAX_SCOPES`] scopes and
-//! [`MAX_METRICS`] metrics. What is over is dropped and counted in
+//! [`MAX_METRICS`] metrics, and replay at most [`MAX_HISTOGRAM_VALUES`] measurements of
+//! histograms an invocation. What is over is dropped and counted in
 //! `guest.telemetry.dropped`; texts are cut. Each call is counted in `plugin.operations`.
 
 mod convert;
+mod histogram;
 mod logs;
 mod metrics;
 mod tracing;
@@ -51,6 +53,9 @@ pub const MAX_RECORDS: u32 = 1024;
 /// life: each is kept (and a metric exported) for as long as the workload runs.
 pub const MAX_SCOPES: usize = 16;
 pub const MAX_METRICS: usize = 256;
+/// Values one invocation may replay from its histograms' points (see [`histogram`]): a
+/// histogram of more measurements than that, in one invocation, is dropped.
+pub const MAX_HISTOGRAM_VALUES: u64 = 1 << 18;
 
 /// The capability. It needs no configuration: a component that imports wasi:otel has
 /// its telemetry exported wherever the host's goes.
@@ -100,7 +105,9 @@ pub struct OtelState {
     spans: u32,
     records: u32,
     points: u32,
-    /// What the instance last exported of each cumulative sum.
+    /// Values replayed from its histograms' points.
+    histogram_values: u64,
+    /// What the instance last exported of each cumulative sum and histogram.
     last_cumulative: metrics::LastCumulative,
 }
 

@@ -3,17 +3,20 @@
 //! metric pipeline (OTLP, Prometheus) with the host's resource. Sums and gauges come
 //! through: a delta sum is added as it is, a cumulative one as its change since the
 //! instance last exported it (an instance lives for one invocation, so its first export
-//! is all new); values are recorded as doubles. The SDK cannot take pre-aggregated
-//! histograms, so a guest's histogram points are dropped and counted, with one warning
-//! per component.
+//! is all new); values are recorded as doubles. Histograms (explicit and exponential)
+//! are replayed onto a host histogram with the guest's buckets (see [`crate::histogram`]);
+//! a point the host cannot take (its buckets do not add up, it changed its bounds, it
+//! has more values than an invocation may replay) is dropped and counted, with one
+//! warning per component.
 
 use crate::bindings::wasi::otel::{metrics as wit, types};
+use crate::histogram::{Invalid, Layout, Summary};
 use crate::{EXPORT, OtelCtxView, OtelGrant, OtelState, convert};
-use opentelemetry::metrics::{Counter, Gauge, Meter, UpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
 use opentelemetry::{KeyValue, StringValue, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use wasmlens_telemetry::names::attr;
 
 /// A component's instruments for its guest's metrics, by scope and name.
@@ -28,6 +31,8 @@ enum Instrument {
     Counter(Counter<f64>),
     UpDownCounter(UpDownCounter<f64>),
     Gauge(Gauge<f64>),
+    /// With the bounds it was made with.
+    Histogram(Histogram<f64>, Arc<[f64]>),
 }
 
 /// What kind of instrument a metric's data needs.
@@ -36,10 +41,16 @@ enum Kind {
     Counter,
     UpDownCounter,
     Gauge,
+    Histogram,
 }
 
-/// What an instance exported last of each cumulative sum, to add only the change.
-pub type LastCumulative = HashMap<String, f64>;
+/// What an instance exported last of each cumulative sum and histogram, to add only
+/// the change.
+#[derive(Default)]
+pub struct LastCumulative {
+    sums: HashMap<String, f64>,
+    histograms: HashMap<String, Summary>,
+}
 
 /// One data point to record: its attributes, its value, and whether the value is a
 /// cumulative sum's.
@@ -68,8 +79,25 @@ fn change(kind: Kind, cumulative: bool, last: Option<f64>, value: f64) -> f64 {
     }
 }
 
-/// The instrument a metric needs and its points, or `None` for a histogram.
-fn points(data: wit::MetricData) -> Result<(Kind, Vec<Point>), u64> {
+/// One histogram point: its attributes, and what it holds (or why the host cannot take
+/// it).
+struct HistogramPoint {
+    attributes: Vec<types::KeyValue>,
+    summary: Result<Summary, Invalid>,
+}
+
+/// A metric's data, as the host records it.
+enum Data {
+    /// A sum's or gauge's: the instrument it needs and its points.
+    Numbers(Kind, Vec<Point>),
+    Histograms {
+        points: Vec<HistogramPoint>,
+        cumulative: bool,
+    },
+}
+
+/// The data of a metric, as the host records it.
+fn data(data: wit::MetricData) -> Data {
     use wit::MetricData as D;
     let sum = |sum: wit::Sum| {
         let kind = if sum.is_monotonic {
@@ -93,27 +121,50 @@ fn points(data: wit::MetricData) -> Result<(Kind, Vec<Point>), u64> {
         });
         (Kind::Gauge, points.collect())
     };
+    let cumulative = |temporality| temporality == wit::Temporality::Cumulative;
     match data {
-        D::F64Sum(s) | D::U64Sum(s) | D::S64Sum(s) => Ok(sum(s)),
-        D::F64Gauge(g) | D::U64Gauge(g) | D::S64Gauge(g) => Ok(gauge(g)),
-        D::F64Histogram(h) | D::U64Histogram(h) | D::S64Histogram(h) => {
-            Err(h.data_points.len() as u64)
+        D::F64Sum(s) | D::U64Sum(s) | D::S64Sum(s) => {
+            let (kind, points) = sum(s);
+            Data::Numbers(kind, points)
         }
+        D::F64Gauge(g) | D::U64Gauge(g) | D::S64Gauge(g) => {
+            let (kind, points) = gauge(g);
+            Data::Numbers(kind, points)
+        }
+        D::F64Histogram(h) | D::U64Histogram(h) | D::S64Histogram(h) => Data::Histograms {
+            cumulative: cumulative(h.temporality),
+            points: (h.data_points.into_iter())
+                .map(|p| HistogramPoint {
+                    summary: Summary::explicit(&p),
+                    attributes: p.attributes,
+                })
+                .collect(),
+        },
         D::F64ExponentialHistogram(h)
         | D::U64ExponentialHistogram(h)
-        | D::S64ExponentialHistogram(h) => Err(h.data_points.len() as u64),
+        | D::S64ExponentialHistogram(h) => Data::Histograms {
+            cumulative: cumulative(h.temporality),
+            points: (h.data_points.into_iter())
+                .map(|p| HistogramPoint {
+                    summary: Summary::exponential(&p),
+                    attributes: p.attributes,
+                })
+                .collect(),
+        },
     }
 }
 
 impl GuestMetrics {
-    /// The instrument for `metric` of `scope`, made the first time; `None` once the
-    /// component has [`crate::MAX_METRICS`] and this is another.
+    /// The instrument for `metric` of `scope`, made the first time (a histogram with
+    /// `bounds`); `None` once the component has [`crate::MAX_METRICS`] and this is
+    /// another.
     fn instrument(
         &self,
         meter: &Meter,
         scope: &str,
         metric: &Named,
         kind: Kind,
+        bounds: impl FnOnce() -> Vec<f64>,
     ) -> Option<Instrument> {
         let mut instruments = self
             .instruments
@@ -150,6 +201,16 @@ impl GuestMetrics {
                     .with_description(description)
                     .build(),
             ),
+            Kind::Histogram => {
+                let bounds = bounds();
+                let histogram = meter
+                    .f64_histogram(name)
+                    .with_unit(unit)
+                    .with_description(description)
+                    .with_boundaries(bounds.clone())
+                    .build();
+                Instrument::Histogram(histogram, bounds.into())
+            }
         };
         instruments.insert(key, instrument.clone());
         Some(instrument)
@@ -162,6 +223,7 @@ impl Instrument {
             Instrument::Counter(_) => Kind::Counter,
             Instrument::UpDownCounter(_) => Kind::UpDownCounter,
             Instrument::Gauge(_) => Kind::Gauge,
+            Instrument::Histogram(..) => Kind::Histogram,
         }
     }
 }
@@ -235,31 +297,66 @@ fn record(
         name,
         description,
         unit,
-        data,
+        data: metric_data,
     } = metric;
     let metric = Named {
         name,
         unit,
         description,
     };
-    let (kind, points) = match points(data) {
-        Ok(found) => found,
-        Err(histogram_points) => {
-            grant.dropped_points.add(histogram_points);
-            if !grant
-                .metrics
-                .warned_histograms
-                .swap(true, Ordering::Relaxed)
-            {
-                tracing::warn!(
-                    "component {:?} exported histogram {:?} through wasi:otel: the host cannot take pre-aggregated histograms yet, so guest histograms are dropped (counted in guest.telemetry.dropped)",
-                    grant.component_id,
-                    metric.name
-                );
-            }
-            return;
-        }
+    let target = Target {
+        grant,
+        meter,
+        scope,
+        metric: &metric,
     };
+    match data(metric_data) {
+        Data::Numbers(kind, points) => record_numbers(&target, state, kind, points),
+        Data::Histograms { points, cumulative } => {
+            for point in points {
+                record_histogram(&target, state, point, cumulative);
+            }
+        }
+    }
+}
+
+/// Where a metric's points go: the component's grant, the scope's meter, the metric.
+struct Target<'a> {
+    grant: &'a OtelGrant,
+    meter: &'a Meter,
+    scope: &'a str,
+    metric: &'a Named,
+}
+
+impl Target<'_> {
+    /// A point's attributes as the host records them: the guest's and `component_id`.
+    fn attributes(&self, guest: Vec<types::KeyValue>) -> Vec<KeyValue> {
+        let (mut attributes, _) = convert::attributes(guest);
+        let id = Value::from(StringValue::from(self.grant.component_id.clone()));
+        attributes.push(KeyValue::new(attr::COMPONENT_ID, id));
+        attributes
+    }
+
+    fn series_key(&self, attributes: &[KeyValue]) -> String {
+        series_key(self.scope, &self.metric.name, attributes)
+    }
+
+    /// Drops a point the host cannot take, saying why once per component.
+    fn refuse(&self, why: &str) {
+        self.grant.dropped_points.add(1);
+        if !(self.grant.metrics.warned_histograms).swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "component {:?} exported histogram {:?} through wasi:otel with {why}: the point is dropped (counted in guest.telemetry.dropped; this is said once)",
+                self.grant.component_id,
+                self.metric.name
+            );
+        }
+    }
+}
+
+/// Records a sum's or a gauge's points.
+fn record_numbers(target: &Target<'_>, state: &mut OtelState, kind: Kind, points: Vec<Point>) {
+    let grant = target.grant;
     let room = crate::MAX_RECORDS.saturating_sub(state.points) as usize;
     if points.len() > room {
         grant.dropped_points.add((points.len() - room) as u64);
@@ -267,18 +364,18 @@ fn record(
     if room == 0 || points.is_empty() {
         return;
     }
-    let Some(instrument) = grant.metrics.instrument(meter, scope, &metric, kind) else {
+    let instrument =
+        (grant.metrics).instrument(target.meter, target.scope, target.metric, kind, Vec::new);
+    let Some(instrument) = instrument else {
         grant.dropped_points.add(points.len().min(room) as u64);
         return;
     };
-    let id = Value::from(StringValue::from(grant.component_id.clone()));
     for point in points.into_iter().take(room) {
         state.points += 1;
-        let (mut attributes, _) = convert::attributes(point.attributes);
-        attributes.push(KeyValue::new(attr::COMPONENT_ID, id.clone()));
+        let attributes = target.attributes(point.attributes);
         let last = point.cumulative.then(|| {
-            let key = series_key(scope, &metric.name, &attributes);
-            state.last_cumulative.insert(key, point.value)
+            let key = target.series_key(&attributes);
+            state.last_cumulative.sums.insert(key, point.value)
         });
         let change = change(kind, point.cumulative, last.flatten(), point.value);
         match &instrument {
@@ -286,6 +383,69 @@ fn record(
             Instrument::Counter(_) => grant.dropped_points.add(1),
             Instrument::UpDownCounter(counter) => counter.add(change, &attributes),
             Instrument::Gauge(gauge) => gauge.record(point.value, &attributes),
+            Instrument::Histogram(..) => grant.dropped_points.add(1),
+        }
+    }
+}
+
+/// Replays a histogram point (a cumulative one's change since the instance last
+/// exported it) onto its host histogram.
+fn record_histogram(
+    target: &Target<'_>,
+    state: &mut OtelState,
+    point: HistogramPoint,
+    cumulative: bool,
+) {
+    if state.points >= crate::MAX_RECORDS {
+        target.grant.dropped_points.add(1);
+        return;
+    }
+    let summary = match point.summary {
+        Ok(summary) => summary,
+        Err(why) => return target.refuse(why),
+    };
+    let attributes = target.attributes(point.attributes);
+    let change = match cumulative {
+        true => {
+            let key = target.series_key(&attributes);
+            match state
+                .last_cumulative
+                .histograms
+                .insert(key, summary.clone())
+            {
+                Some(last) => summary.since(&last),
+                None => summary,
+            }
+        }
+        false => summary,
+    };
+    if change.count > crate::MAX_HISTOGRAM_VALUES - state.histogram_values {
+        return target.refuse("more values than an invocation may replay");
+    }
+    let values = match change.replay() {
+        Ok(values) => values,
+        Err(why) => return target.refuse(why),
+    };
+    let instrument = (target.grant.metrics).instrument(
+        target.meter,
+        target.scope,
+        target.metric,
+        Kind::Histogram,
+        || change.host_bounds(),
+    );
+    let Some(Instrument::Histogram(histogram, bounds)) = instrument else {
+        target.grant.dropped_points.add(1);
+        return;
+    };
+    if matches!(&change.layout, Layout::Explicit(own) if **own != *bounds) {
+        return target.refuse("other bounds than it first had");
+    }
+    state.points += 1;
+    state.histogram_values += change.count;
+    let bound = histogram.bind(&attributes);
+    for (value, times) in values {
+        for _ in 0..times {
+            bound.record(value);
         }
     }
 }
