@@ -54,6 +54,12 @@ impl LogProcessor for RecordingLogProcessor {
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
     }
+
+    /// Nothing to release (without it the SDK warns at every shutdown that the default
+    /// was used).
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
 }
 
 /// Takes what the view's periodic reader collects.
