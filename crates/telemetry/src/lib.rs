@@ -7,6 +7,7 @@ mod console;
 pub mod events;
 mod export_health;
 mod exporters;
+mod fan_out;
 mod guest_log;
 #[cfg(target_os = "linux")]
 mod host_metrics;

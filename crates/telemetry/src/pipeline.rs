@@ -12,6 +12,7 @@ use crate::exporters::{
     BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, queue_size,
     span_batch_config, trace_exporter, user_set,
 };
+use crate::fan_out::FanOut;
 use crate::instruments::Instruments;
 use crate::recorder::{
     Recorder, RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
@@ -27,7 +28,9 @@ use opentelemetry_sdk::metrics::{
     Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SimpleSpanProcessor,
+};
 use std::sync::Arc;
 
 /// Instrumentation scope of everything wasmlens records.
@@ -373,11 +376,13 @@ fn build_tracer_provider(
         false => config.sampler,
     };
     builder = builder.with_sampler(sdk_sampler(sampler));
+    // The view first: the last processor gets the span itself, the others a copy.
+    let mut processors = FanOut::default();
     if let Some(recorder) = recorder {
-        builder = builder.with_span_processor(RecordingSpanProcessor(recorder.clone()));
+        processors.push(RecordingSpanProcessor(recorder.clone()));
     }
     for exporter in config.traces.clone() {
-        builder = match exporter {
+        match exporter {
             Exporter::Otlp(protocol) => {
                 let encoder = config.span_encoder;
                 let (exporter, health) = setup.otlp(config, Signal::Traces, protocol, |t, e| {
@@ -386,12 +391,17 @@ fn build_tracer_provider(
                 let inner = BatchSpanProcessor::builder(exporter)
                     .with_batch_config(span_batch_config())
                     .build();
-                builder.with_span_processor(Admitted { inner, health })
+                processors.push(Admitted { inner, health });
             }
-            Exporter::Console => builder.with_simple_exporter(ConsoleSpanExporter::new(console)),
+            Exporter::Console => {
+                processors.push(SimpleSpanProcessor::new(ConsoleSpanExporter::new(console)));
+            }
             // The configuration offers Prometheus for metrics only.
-            Exporter::Prometheus => builder,
-        };
+            Exporter::Prometheus => {}
+        }
+    }
+    if !processors.is_empty() {
+        builder = builder.with_span_processor(processors);
     }
     builder.build()
 }

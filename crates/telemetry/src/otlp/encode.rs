@@ -61,12 +61,22 @@ impl TraceEncoder {
         let mut groups: HashMap<&InstrumentationScope, usize> = HashMap::new();
         let mut scopes: Vec<&InstrumentationScope> = Vec::new();
         let mut group_of = Vec::with_capacity(batch.len());
+        let mut last: Option<(&InstrumentationScope, usize)> = None;
         for span in batch {
             let scope = &span.instrumentation_scope;
-            let group = *groups.entry(scope).or_insert_with(|| {
-                scopes.push(scope);
-                scopes.len() - 1
-            });
+            // Spans come in runs of one scope: a run goes to its group without hashing
+            // the scope again (an equal scope is in the same group of the map, unless it
+            // has a float attribute: 0.0 equals -0.0 but hashes apart).
+            let group = match last {
+                Some((previous, group)) if previous == scope && !has_float_attribute(scope) => {
+                    group
+                }
+                _ => *groups.entry(scope).or_insert_with(|| {
+                    scopes.push(scope);
+                    scopes.len() - 1
+                }),
+            };
+            last = Some((scope, group));
             group_of.push(group);
         }
         self.out.buf.clear();

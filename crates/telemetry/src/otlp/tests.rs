@@ -351,4 +351,9 @@ fn scopes_with_reordered_or_float_attributes_encode_as_the_sdk_does() {
             assert_eq!(encoder.encode(&batch), expected.as_slice(), "{value}");
         }
     }
+    // One after the other: equal, yet grouped apart.
+    let zeros = [0.0, -0.0, 0.0, 0.0, -0.0]
+        .map(|zero| plain_span(scope(vec![KeyValue::new("f", zero)]), vec![]));
+    let expected = sdk_request(&zeros, &resource).encode_to_vec();
+    assert_eq!(encoder.encode(&zeros), expected.as_slice());
 }
