@@ -296,7 +296,8 @@ impl ComponentTelemetry {
             let mut attrs = Vec::with_capacity(self.invocation_span_attrs.len() + 2);
             attrs.extend_from_slice(&self.invocation_span_attrs);
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
-            attrs.push(KeyValue::new(attr::FAAS_INVOCATION_ID, span_id.to_string()));
+            let invocation_id = wasmlens_telemetry::ids::span_id_hex(span_id);
+            attrs.push(KeyValue::new(attr::FAAS_INVOCATION_ID, invocation_id));
             builder = builder.with_attributes(attrs);
             wasmlens_telemetry::ids::start_with_span_id(span_id, || {
                 builder.start_with_context(tracer, parent)

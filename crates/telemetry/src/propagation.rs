@@ -54,13 +54,7 @@ pub fn guest_env(span: &SpanContext) -> Vec<(String, String)> {
 /// `span`'s `traceparent` (version 00, the sampled flag only), as
 /// [`opentelemetry_sdk::propagation::TraceContextPropagator`] writes it.
 fn traceparent(span: &SpanContext) -> String {
-    fn hex(out: &mut String, bytes: &[u8]) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for byte in bytes {
-            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-        }
-    }
+    use crate::ids::push_hex as hex;
     let mut out = String::with_capacity(55);
     out.push_str("00-");
     hex(&mut out, &span.trace_id().to_bytes());

@@ -620,3 +620,19 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
         name
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--keep-resident`'s default is written for `--help` ("1MiB"): it must be the
+    /// engine's, which the library's users get.
+    #[test]
+    fn the_flags_defaults_are_the_engines() {
+        let cli = Cli::try_parse_from(["wasmlens", "serve", "app.wasm"]).unwrap();
+        let Commands::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.server.pool_memory(), PoolMemory::default());
+    }
+}
