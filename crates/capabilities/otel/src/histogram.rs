@@ -228,8 +228,7 @@ impl Summary {
                 .iter_mut()
                 .find(|g| g.count > 0)
                 .ok_or("a minimum without values")?;
-            // (One step below: a negative exponential bucket's own lowest value.)
-            if !(first.lo.next_down() <= min && min <= first.hi) {
+            if !(first.lo <= min && min <= first.hi) {
                 return Err("a minimum outside its lowest bucket");
             }
             first.count -= 1;
@@ -238,7 +237,7 @@ impl Summary {
         if let Some(max) = self.max
             && let Some(last) = groups.iter_mut().rev().find(|g| g.count > 0)
         {
-            if !(last.lo.next_down() <= max && max <= last.hi) {
+            if !(last.lo <= max && max <= last.hi) {
                 return Err("a maximum outside its highest bucket");
             }
             last.count -= 1;
@@ -258,12 +257,19 @@ impl Summary {
         groups.retain(|g| g.count > 0);
         let rest = self.sum - fixed.iter().map(|(v, _)| v).sum::<f64>();
         place(&mut groups, rest);
+        // Ranges wider than a double reaches (hostile bounds, an index far out) put values
+        // at infinity, which the SDK does not record.
+        if groups.iter().any(|g| !g.value.is_finite()) {
+            return Err("buckets beyond the range of a double");
+        }
         fixed.extend(groups.iter().map(|g| (g.value, g.count)));
         Ok(fixed)
     }
 
     /// The bounds of a host histogram that keeps this point's buckets apart: its own,
-    /// or the edges of the exponential buckets from its lowest to its highest.
+    /// or the edges of the exponential buckets from its lowest to its highest. A host
+    /// bucket holds its upper bound; a negative exponential bucket (and the zero bucket)
+    /// its lowest value, so their edges are taken one step below.
     pub fn host_bounds(&self) -> Vec<f64> {
         match &self.layout {
             Layout::Explicit(bounds) => bounds.clone(),
@@ -281,10 +287,11 @@ impl Summary {
                     edges.extend((low..=high.saturating_add(1)).map(|k| edge(*scale, k)));
                 }
                 if let Some((low, high)) = side(-1) {
-                    edges.extend((low..=high.saturating_add(1)).map(|k| -edge(*scale, k)));
+                    let edges_below = (low..=high.saturating_add(1)).map(|k| -edge(*scale, k));
+                    edges.extend(edges_below.map(f64::next_down));
                 }
                 if self.buckets.contains_key(&(0, 0)) {
-                    edges.extend([-zero_threshold, *zero_threshold]);
+                    edges.extend([(-zero_threshold).next_down(), *zero_threshold]);
                 }
                 edges.retain(|e| e.is_finite());
                 edges.sort_by(f64::total_cmp);
@@ -303,9 +310,7 @@ struct Group {
     value: f64,
 }
 
-/// The closed range of the values `slot` holds in `layout`. A negative exponential
-/// bucket's lowest value is left out: a host histogram's buckets hold their upper bounds,
-/// the exponential's negative buckets their lower ones.
+/// The closed range of the values `slot` holds in `layout`.
 fn range(layout: &Layout, (sign, index): Slot) -> (f64, f64) {
     match layout {
         Layout::Explicit(bounds) => {
@@ -324,7 +329,7 @@ fn range(layout: &Layout, (sign, index): Slot) -> (f64, f64) {
             match sign {
                 0 => (-zero_threshold, *zero_threshold),
                 1 => (low.next_up(), high),
-                _ => ((-high).next_up(), (-low).next_down()),
+                _ => (-high, (-low).next_down()),
             }
         }
     }
@@ -343,11 +348,12 @@ fn place(groups: &mut [Group], total: f64) {
     let n: u64 = groups.iter().map(|g| g.count).sum();
     for g in groups.iter_mut() {
         g.value = match (g.lo.is_finite(), g.hi.is_finite()) {
-            (true, true) => g.lo + (g.hi - g.lo) / 2.0,
+            (true, true) => g.lo / 2.0 + g.hi / 2.0,
             (false, true) => g.hi,
             (true, false) => g.lo,
             (false, false) => total / n as f64,
-        };
+        }
+        .clamp(g.lo, g.hi);
     }
     let mut left = total - groups.iter().map(|g| g.value * g.count as f64).sum::<f64>();
     for g in groups.iter_mut() {

@@ -5,7 +5,7 @@
 //! instance last exported it (an instance lives for one invocation, so its first export
 //! is all new); values are recorded as doubles. Histograms (explicit and exponential)
 //! are replayed onto a host histogram with the guest's buckets (see [`crate::histogram`]);
-//! a point the host cannot take (its buckets do not add up, it changed its bounds, it
+//! a point the host cannot take (its buckets do not add up, it changed its buckets, it
 //! has more values than an invocation may replay) is dropped and counted, with one
 //! warning per component.
 
@@ -31,8 +31,28 @@ enum Instrument {
     Counter(Counter<f64>),
     UpDownCounter(UpDownCounter<f64>),
     Gauge(Gauge<f64>),
-    /// With the bounds it was made with.
-    Histogram(Histogram<f64>, Arc<[f64]>),
+    /// With the buckets it was made with.
+    Histogram(Histogram<f64>, HostBuckets),
+}
+
+/// The buckets of a guest's histogram on the host: its explicit bounds, or the edges of
+/// its exponential buckets the first time it was exported (later values beyond them fall
+/// in the outermost buckets: count, sum, minimum and maximum stay exact).
+#[derive(Clone)]
+enum HostBuckets {
+    Explicit(Arc<[f64]>),
+    Exponential,
+}
+
+impl HostBuckets {
+    /// Whether `layout`'s points keep their buckets on this histogram.
+    fn take(&self, layout: &Layout) -> bool {
+        match (self, layout) {
+            (HostBuckets::Explicit(host), Layout::Explicit(own)) => **host == **own,
+            (HostBuckets::Exponential, Layout::Exponential { .. }) => true,
+            _ => false,
+        }
+    }
 }
 
 /// What kind of instrument a metric's data needs.
@@ -155,16 +175,16 @@ fn data(data: wit::MetricData) -> Data {
 }
 
 impl GuestMetrics {
-    /// The instrument for `metric` of `scope`, made the first time (a histogram with
-    /// `bounds`); `None` once the component has [`crate::MAX_METRICS`] and this is
-    /// another.
+    /// The instrument for `metric` of `scope`, made the first time (a histogram with the
+    /// buckets of `histogram`, its first point); `None` once the component has
+    /// [`crate::MAX_METRICS`] and this is another.
     fn instrument(
         &self,
         meter: &Meter,
         scope: &str,
         metric: &Named,
         kind: Kind,
-        bounds: impl FnOnce() -> Vec<f64>,
+        histogram: Option<&Summary>,
     ) -> Option<Instrument> {
         let mut instruments = self
             .instruments
@@ -202,14 +222,19 @@ impl GuestMetrics {
                     .build(),
             ),
             Kind::Histogram => {
-                let bounds = bounds();
+                let first = histogram?;
+                let bounds = first.host_bounds();
+                let buckets = match first.layout {
+                    Layout::Explicit(_) => HostBuckets::Explicit(bounds.clone().into()),
+                    Layout::Exponential { .. } => HostBuckets::Exponential,
+                };
                 let histogram = meter
                     .f64_histogram(name)
                     .with_unit(unit)
                     .with_description(description)
-                    .with_boundaries(bounds.clone())
+                    .with_boundaries(bounds)
                     .build();
-                Instrument::Histogram(histogram, bounds.into())
+                Instrument::Histogram(histogram, buckets)
             }
         };
         instruments.insert(key, instrument.clone());
@@ -365,7 +390,7 @@ fn record_numbers(target: &Target<'_>, state: &mut OtelState, kind: Kind, points
         return;
     }
     let instrument =
-        (grant.metrics).instrument(target.meter, target.scope, target.metric, kind, Vec::new);
+        (grant.metrics).instrument(target.meter, target.scope, target.metric, kind, None);
     let Some(instrument) = instrument else {
         grant.dropped_points.add(points.len().min(room) as u64);
         return;
@@ -426,19 +451,24 @@ fn record_histogram(
         Ok(values) => values,
         Err(why) => return target.refuse(why),
     };
+    // Nothing new (a cumulative point that did not move): nothing to record, and no
+    // instrument made with an empty point's buckets.
+    if change.count == 0 {
+        return;
+    }
     let instrument = (target.grant.metrics).instrument(
         target.meter,
         target.scope,
         target.metric,
         Kind::Histogram,
-        || change.host_bounds(),
+        Some(&change),
     );
-    let Some(Instrument::Histogram(histogram, bounds)) = instrument else {
+    let Some(Instrument::Histogram(histogram, buckets)) = instrument else {
         target.grant.dropped_points.add(1);
         return;
     };
-    if matches!(&change.layout, Layout::Explicit(own) if **own != *bounds) {
-        return target.refuse("other bounds than it first had");
+    if !buckets.take(&change.layout) {
+        return target.refuse("other buckets than it first had");
     }
     state.points += 1;
     state.histogram_values += change.count;

@@ -178,7 +178,16 @@ proptest! {
     fn an_exponential_histogram_is_replayed_into_the_same_buckets(
         scale in -3i8..=8,
         values in prop::collection::vec(
-            prop_oneof![-1e6..1e6f64, 1e-6..1e-2f64, Just(0.0)], 0..60),
+            prop_oneof![
+                -1e6..1e6f64,
+                1e-6..1e-2f64,
+                Just(0.0),
+                // Powers of two are bucket edges at every scale from 0 up: a negative
+                // bucket holds its lowest one, a positive bucket its highest.
+                (-20i32..20).prop_map(|e| -(2f64).powi(e)),
+                (-20i32..20).prop_map(|e| (2f64).powi(e)),
+            ],
+            0..60),
     ) {
         let point = exponential_point(scale, &values);
         let scale = point.scale;
@@ -284,6 +293,24 @@ fn points_that_cannot_be_are_refused_saying_why() {
             .unwrap_err()
             .contains("scale")
     );
+    // A bucket past what a double holds (2^1100), with no minimum or maximum to say
+    // where its values are: they would be infinite, which the SDK drops.
+    let far = wit::ExponentialHistogramDataPoint {
+        count: 1,
+        min: None,
+        max: None,
+        positive_bucket: wit::ExponentialBucket {
+            offset: 1100,
+            counts: vec![1],
+        },
+        ..exponential_point(0, &[])
+    };
+    let far = Summary::exponential(&far).unwrap();
+    assert!(far.replay().unwrap_err().contains("range of a double"));
+    // Bounds as far apart as doubles go: the values between them are still finite.
+    let wide = explicit_point(&[-1e308, 1e308], &[-5e307, 0.0, 7e307], false);
+    let replayed = replayed(&Summary::explicit(&wide).unwrap());
+    assert!(replayed.iter().all(|v| v.is_finite()), "{replayed:?}");
 }
 
 #[test]
