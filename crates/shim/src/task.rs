@@ -600,13 +600,14 @@ impl Task for TaskService {
             // After the span has ended, so that it is flushed too.
             let inner = self.inner.clone();
             tokio::spawn(async move {
-                let telemetry = inner.telemetry.clone();
-                let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+                // Waiters first, so that their spans are flushed with the rest.
                 TaskService {
                     inner: inner.clone(),
                 }
                 .waiters_answered()
                 .await;
+                let telemetry = inner.telemetry.clone();
+                let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
                 // The last answer's frame is written by the connection's own task.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 inner.exit.signal();
