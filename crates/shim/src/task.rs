@@ -104,6 +104,15 @@ struct Inner {
     waits: watch::Sender<usize>,
 }
 
+impl Inner {
+    /// Once the task has exited: until every wait has been answered (bounded by
+    /// [`WAITERS_GRACE`], so that a stuck connection cannot hold the shim).
+    async fn waiters_answered(&self) {
+        let mut waits = self.waits.subscribe();
+        let _ = tokio::time::timeout(WAITERS_GRACE, waits.wait_for(|&n| n == 0)).await;
+    }
+}
+
 fn error(code: Code, message: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, message.into()))
 }
@@ -401,7 +410,7 @@ impl TaskService {
         }
         drop(guard);
         if ended_here {
-            self.waiters_answered().await;
+            self.inner.waiters_answered().await;
         }
         self.publish(TaskDelete {
             container_id: self.inner.id.clone(),
@@ -445,13 +454,6 @@ impl TaskService {
             exited_at: exited.map(|e| timestamp(e.at)).into(),
             ..Default::default()
         })
-    }
-
-    /// Once the task has exited: until every wait has been answered (bounded by
-    /// [`WAITERS_GRACE`], so that a stuck connection cannot hold the shim).
-    async fn waiters_answered(&self) {
-        let mut waits = self.inner.waits.subscribe();
-        let _ = tokio::time::timeout(WAITERS_GRACE, waits.wait_for(|&n| n == 0)).await;
     }
 
     /// Whether the shim may end: not while its container exists (it holds a mount and
@@ -601,11 +603,7 @@ impl Task for TaskService {
             let inner = self.inner.clone();
             tokio::spawn(async move {
                 // Waiters first, so that their spans are flushed with the rest.
-                TaskService {
-                    inner: inner.clone(),
-                }
-                .waiters_answered()
-                .await;
+                inner.waiters_answered().await;
                 let telemetry = inner.telemetry.clone();
                 let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
                 // The last answer's frame is written by the connection's own task.

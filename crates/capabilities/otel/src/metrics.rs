@@ -151,26 +151,37 @@ fn data(data: wit::MetricData) -> Data {
             let (kind, points) = gauge(g);
             Data::Numbers(kind, points)
         }
-        D::F64Histogram(h) | D::U64Histogram(h) | D::S64Histogram(h) => Data::Histograms {
-            cumulative: cumulative(h.temporality),
-            points: (h.data_points.into_iter())
-                .map(|p| HistogramPoint {
-                    summary: Summary::explicit(&p),
-                    attributes: p.attributes,
-                })
-                .collect(),
-        },
+        D::F64Histogram(h) | D::U64Histogram(h) | D::S64Histogram(h) => {
+            histograms(cumulative(h.temporality), h.data_points, |p| {
+                (Summary::explicit(&p), p.attributes)
+            })
+        }
         D::F64ExponentialHistogram(h)
         | D::U64ExponentialHistogram(h)
-        | D::S64ExponentialHistogram(h) => Data::Histograms {
-            cumulative: cumulative(h.temporality),
-            points: (h.data_points.into_iter())
-                .map(|p| HistogramPoint {
-                    summary: Summary::exponential(&p),
-                    attributes: p.attributes,
-                })
-                .collect(),
-        },
+        | D::S64ExponentialHistogram(h) => {
+            histograms(cumulative(h.temporality), h.data_points, |p| {
+                (Summary::exponential(&p), p.attributes)
+            })
+        }
+    }
+}
+
+/// A histogram's points, each as `read` makes it: its summary and its attributes.
+fn histograms<P>(
+    cumulative: bool,
+    points: Vec<P>,
+    read: impl Fn(P) -> (Result<Summary, Invalid>, Vec<types::KeyValue>),
+) -> Data {
+    let points = points.into_iter().map(|point| {
+        let (summary, attributes) = read(point);
+        HistogramPoint {
+            attributes,
+            summary,
+        }
+    });
+    Data::Histograms {
+        points: points.collect(),
+        cumulative,
     }
 }
 
