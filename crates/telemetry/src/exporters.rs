@@ -34,14 +34,6 @@ pub(crate) fn queue_size(signal: Signal) -> usize {
     user_value(signal.queue_size_var()).unwrap_or(BATCH_QUEUE_SIZE)
 }
 
-pub(crate) fn span_batch_config() -> opentelemetry_sdk::trace::BatchConfig {
-    let mut builder = opentelemetry_sdk::trace::BatchConfigBuilder::default();
-    if !user_set("OTEL_BSP_MAX_QUEUE_SIZE") {
-        builder = builder.with_max_queue_size(BATCH_QUEUE_SIZE);
-    }
-    builder.build()
-}
-
 pub(crate) fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
     let mut builder = opentelemetry_sdk::logs::BatchConfigBuilder::default();
     if !user_set("OTEL_BLRP_MAX_QUEUE_SIZE") {
@@ -181,6 +173,24 @@ pub(crate) fn trace_exporter(
             crate::otlp::HttpSpanExporter::new(client, &endpoint, timeout).map(TraceExporter::Own)
         }
         other => span_exporter(other, endpoint).map(TraceExporter::Sdk),
+    }
+}
+
+impl TraceExporter {
+    /// Exports spans the view may share (see [`crate::shared_batch`]): wasmlens's
+    /// exporter encodes them where they are; the SDK's take spans of their own, copies.
+    pub(crate) async fn export_shared(
+        &self,
+        batch: &[std::sync::Arc<opentelemetry_sdk::trace::SpanData>],
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        use opentelemetry_sdk::trace::SpanExporter as _;
+        match self {
+            TraceExporter::Own(exporter) => exporter.export_spans(batch).await,
+            TraceExporter::Sdk(exporter) => {
+                let owned = batch.iter().map(|span| span.as_ref().clone()).collect();
+                exporter.export(owned).await
+            }
+        }
     }
 }
 

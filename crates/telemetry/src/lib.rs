@@ -23,6 +23,7 @@ mod prometheus;
 pub mod propagation;
 pub mod recorder;
 mod resource;
+mod shared_batch;
 mod subscriber;
 pub mod tls;
 

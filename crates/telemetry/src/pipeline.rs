@@ -10,13 +10,14 @@ use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExpor
 use crate::export_health::{Admitted, HttpCause, SignalHealth, Watched};
 use crate::exporters::{
     BATCH_QUEUE_SIZE, log_batch_config, log_exporter, metric_exporter, otlp, queue_size,
-    span_batch_config, trace_exporter, user_set,
+    trace_exporter, user_set,
 };
 use crate::fan_out::FanOut;
 use crate::instruments::Instruments;
 use crate::recorder::{
     Recorder, RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
 };
+use crate::shared_batch::{BatchSettings, SharedBatchProcessor};
 use crate::tls::TlsMaterial;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
@@ -28,9 +29,7 @@ use opentelemetry_sdk::metrics::{
     Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SimpleSpanProcessor,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SimpleSpanProcessor};
 use std::sync::Arc;
 
 /// Instrumentation scope of everything wasmlens records.
@@ -376,11 +375,12 @@ fn build_tracer_provider(
         false => config.sampler,
     };
     builder = builder.with_sampler(sdk_sampler(sampler));
-    // The view first: the last processor gets the span itself, the others a copy.
+    // The last processor gets the span itself, the others a copy: the console's go
+    // first. The view shares its spans with the first OTLP exporter's queue, or has a
+    // processor of its own.
     let mut processors = FanOut::default();
-    if let Some(recorder) = recorder {
-        processors.push(RecordingSpanProcessor(recorder.clone()));
-    }
+    let mut shared = Vec::new();
+    let mut view = recorder.cloned();
     for exporter in config.traces.clone() {
         match exporter {
             Exporter::Otlp(protocol) => {
@@ -388,10 +388,12 @@ fn build_tracer_provider(
                 let (exporter, health) = setup.otlp(config, Signal::Traces, protocol, |t, e| {
                     trace_exporter(encoder, t, e)
                 });
-                let inner = BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(span_batch_config())
-                    .build();
-                processors.push(Admitted { inner, health });
+                shared.push(SharedBatchProcessor::new(
+                    exporter.inner,
+                    health,
+                    view.take(),
+                    BatchSettings::from_env(),
+                ));
             }
             Exporter::Console => {
                 processors.push(SimpleSpanProcessor::new(ConsoleSpanExporter::new(console)));
@@ -399,6 +401,12 @@ fn build_tracer_provider(
             // The configuration offers Prometheus for metrics only.
             Exporter::Prometheus => {}
         }
+    }
+    for processor in shared {
+        processors.push(processor);
+    }
+    if let Some(recorder) = view {
+        processors.push(RecordingSpanProcessor(recorder));
     }
     if !processors.is_empty() {
         builder = builder.with_span_processor(processors);

@@ -118,7 +118,7 @@ impl SignalHealth {
 
     /// Whether the queue has room for one more item; if not, the item is counted as lost.
     /// On the request path: a few atomic operations, no lock.
-    fn admit(&self) -> bool {
+    pub(crate) fn admit(&self) -> bool {
         if self.pending.fetch_add(1, Ordering::Relaxed) < self.capacity {
             return true;
         }
@@ -131,7 +131,7 @@ impl SignalHealth {
     }
 
     /// Records how an export of `count` items ended, and says what needs saying.
-    fn exported(&self, count: usize, result: &opentelemetry_sdk::error::OTelSdkResult) {
+    pub(crate) fn exported(&self, count: usize, result: &opentelemetry_sdk::error::OTelSdkResult) {
         self.exported_at(count, result, Instant::now());
     }
 

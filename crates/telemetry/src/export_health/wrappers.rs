@@ -3,7 +3,6 @@
 
 use super::{HttpCause, SignalHealth, lock, reason};
 use bytes::Bytes;
-use opentelemetry::Context;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use opentelemetry_sdk::Resource;
@@ -12,7 +11,6 @@ use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord}
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,30 +20,6 @@ use std::time::Duration;
 pub(crate) struct Admitted<P> {
     pub inner: P,
     pub health: Arc<SignalHealth>,
-}
-
-impl<P: SpanProcessor> SpanProcessor for Admitted<P> {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, span: SpanData) {
-        if self.health.admit() {
-            self.inner.on_end(span);
-        }
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
 }
 
 impl<P: LogProcessor> LogProcessor for Admitted<P> {
@@ -73,27 +47,6 @@ impl<P: LogProcessor> LogProcessor for Admitted<P> {
 pub(crate) struct Watched<E> {
     pub inner: E,
     pub health: Arc<SignalHealth>,
-}
-
-impl<E: SpanExporter> SpanExporter for Watched<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let count = batch.len();
-        let result = self.inner.export(batch).await;
-        self.health.exported(count, &result);
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
 }
 
 impl<E: LogExporter> LogExporter for Watched<E> {

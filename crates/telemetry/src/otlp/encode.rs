@@ -6,6 +6,7 @@ use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,13 +58,13 @@ impl TraceEncoder {
     /// appears, under the one resource, as the SDK's exporter groups them (by a hash map
     /// of scopes, so a scope with a NaN attribute, equal to nothing, is a group of its own
     /// at each of its spans, as there).
-    pub(crate) fn encode(&mut self, batch: &[SpanData]) -> &[u8] {
+    pub(crate) fn encode<S: Borrow<SpanData>>(&mut self, batch: &[S]) -> &[u8] {
         let mut groups: HashMap<&InstrumentationScope, usize> = HashMap::new();
         let mut scopes: Vec<&InstrumentationScope> = Vec::new();
         let mut group_of = Vec::with_capacity(batch.len());
         let mut last: Option<(&InstrumentationScope, usize)> = None;
         for span in batch {
-            let scope = &span.instrumentation_scope;
+            let scope = &span.borrow().instrumentation_scope;
             // Spans come in runs of one scope: a run goes to its group without hashing
             // the scope again (an equal scope is in the same group of the map, unless it
             // has a float attribute: 0.0 equals -0.0 but hashes apart).
@@ -88,7 +89,7 @@ impl TraceEncoder {
             let members = batch.iter().zip(&group_of).filter(|(_, g)| **g == group);
             for (span, _) in members {
                 let at = self.out.begin(2);
-                self.out.span(span);
+                self.out.span(span.borrow());
                 self.out.end(at);
             }
             self.out
@@ -149,6 +150,7 @@ struct Writer {
 }
 
 impl Writer {
+    #[inline]
     fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
             self.buf.push(value as u8 | 0x80);
@@ -157,11 +159,13 @@ impl Writer {
         self.buf.push(value as u8);
     }
 
+    #[inline]
     fn key(&mut self, field: u32, wire_type: u32) {
         self.varint(u64::from(field << 3 | wire_type));
     }
 
     /// A length-delimited field, written even when empty.
+    #[inline]
     fn len_delimited(&mut self, field: u32, bytes: &[u8]) {
         self.key(field, LEN);
         self.varint(bytes.len() as u64);
@@ -169,12 +173,14 @@ impl Writer {
     }
 
     /// A string or bytes field, left out when empty.
+    #[inline]
     fn string(&mut self, field: u32, bytes: &[u8]) {
         if !bytes.is_empty() {
             self.len_delimited(field, bytes);
         }
     }
 
+    #[inline]
     fn uint(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.key(field, VARINT);
@@ -182,6 +188,7 @@ impl Writer {
         }
     }
 
+    #[inline]
     fn fixed64(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.key(field, FIXED64);
@@ -189,6 +196,7 @@ impl Writer {
         }
     }
 
+    #[inline]
     fn fixed32(&mut self, field: u32, value: u32) {
         if value != 0 {
             self.key(field, FIXED32);
@@ -197,18 +205,25 @@ impl Writer {
     }
 
     /// Starts a nested message in `field`; returns where its contents begin, for `end`.
+    #[inline]
     fn begin(&mut self, field: u32) -> usize {
         self.key(field, LEN);
         self.buf.push(0);
         self.buf.len()
     }
 
+    #[inline]
     fn end(&mut self, start: usize) {
         let len = self.buf.len() - start;
-        if len < 0x80 {
-            self.buf[start - 1] = len as u8;
-            return;
+        match self.buf.get_mut(start - 1) {
+            Some(prefix) if len < 0x80 => *prefix = len as u8,
+            _ => self.widen(start, len),
         }
+    }
+
+    /// Ends a message longer than a one-byte length can say: moves it to make room.
+    #[cold]
+    fn widen(&mut self, start: usize, len: usize) {
         let mut prefix = [0u8; 10];
         let mut n = 0;
         let mut value = len as u64;
@@ -224,10 +239,12 @@ impl Writer {
         self.buf[start - 1..start - 1 + n].copy_from_slice(&prefix[..n]);
     }
 
+    #[inline]
     fn attribute(&mut self, field: u32, attribute: &KeyValue) {
         self.key_value(field, attribute.key.as_str(), &attribute.value);
     }
 
+    #[inline]
     fn key_value(&mut self, field: u32, key: &str, value: &Value) {
         let kv = self.begin(field);
         self.string(1, key.as_bytes());
@@ -238,6 +255,7 @@ impl Writer {
     }
 
     /// The contents of an `AnyValue`: its one value, written even when it is the default.
+    #[inline]
     fn any_value(&mut self, value: &Value) {
         match value {
             Value::String(text) => self.len_delimited(1, text.as_str().as_bytes()),

@@ -10,6 +10,7 @@ use opentelemetry_otlp::ExporterBuildError;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use std::borrow::Borrow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,7 +68,7 @@ impl HttpSpanExporter {
     }
 
     /// The request body: the encoded batch, compressed if asked.
-    fn body(&self, batch: &[SpanData]) -> Result<Bytes, String> {
+    fn body<S: Borrow<SpanData>>(&self, batch: &[S]) -> Result<Bytes, String> {
         let mut encoder = self.encoder.lock().unwrap_or_else(PoisonError::into_inner);
         let encoded = encoder.encode(batch);
         check_size(encoded.len(), "uncompressed")?;
@@ -122,12 +123,33 @@ impl HttpSpanExporter {
 
 impl SpanExporter for HttpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.export_spans(&batch).await
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.shut_down.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        let encoder = self
+            .encoder
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        encoder.set_resource(resource);
+    }
+}
+
+impl HttpSpanExporter {
+    /// Exports `batch`, whether its spans are owned (the SDK's processors) or shared
+    /// (see [`crate::shared_batch`]).
+    pub(crate) async fn export_spans<S: Borrow<SpanData>>(&self, batch: &[S]) -> OTelSdkResult {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(OTelSdkError::InternalFailure(
                 "Exporter already shutdown".to_owned(),
             ));
         }
-        let body = self.body(&batch).map_err(OTelSdkError::InternalFailure)?;
+        let body = self.body(batch).map_err(OTelSdkError::InternalFailure)?;
         // Retried as opentelemetry-otlp retries: throttling, unavailability and network
         // errors, with exponential backoff and jitter, within the exporter's timeout.
         let start = Instant::now();
@@ -159,24 +181,11 @@ impl SpanExporter for HttpSpanExporter {
             if sleep >= self.timeout.saturating_sub(start.elapsed()) {
                 return give_up();
             }
-            // The SDK's batch processor exports on a thread of its own, outside any
+            // The batch processors export on a thread of their own, outside any
             // async runtime, as opentelemetry-otlp assumes there.
             std::thread::sleep(sleep);
             delay = (delay * 2).min(delay_cap);
         }
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.shut_down.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        let encoder = self
-            .encoder
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        encoder.set_resource(resource);
     }
 }
 

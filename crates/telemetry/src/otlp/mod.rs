@@ -6,9 +6,9 @@
 //! of what full telemetry costs a request. [`encode`] writes the same bytes straight from
 //! the SDK's spans, into a buffer kept between batches, with the resource and each scope
 //! encoded once; [`exporter`] sends them as opentelemetry-otlp's HTTP exporter does. Spans
-//! still go through the SDK (sampler, processors, batch queue, the built-in view's
-//! recorder): only their encoding and sending are wasmlens's. gRPC and HTTP/JSON keep
-//! the SDK's exporter.
+//! are still the SDK's (sampler, ids, limits, processors); they reach the exporter through
+//! `crate::shared_batch`, which batches as the SDK does and shares each span with the
+//! built-in view. gRPC and HTTP/JSON keep the SDK's exporter.
 
 mod encode;
 mod exporter;

@@ -27,7 +27,8 @@ pub use workload::{ComponentView, LimitsView, WorkloadView};
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use opentelemetry_sdk::trace::SpanData;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The memory the view keeps by default: room for tens of thousands of requests' traces
 /// and log records on a laptop.
@@ -123,6 +124,17 @@ impl Recorder {
         overview::overview(&self.metrics(), &workloads, resolution)
     }
 
+    /// Records an ended span; the OTLP exporter's queue may hold the same one.
+    pub(crate) fn record_span(&self, span: Arc<SpanData>) {
+        self.traces().add(span);
+    }
+
+    /// A trace's spans as recorded (shared, not copied), for tests.
+    #[cfg(test)]
+    pub(crate) fn recorded_spans(&self, id: TraceId) -> Option<Vec<Arc<SpanData>>> {
+        Some(self.traces().get(id)?.1)
+    }
+
     /// The finished traces that pass `filter`, newest first, at most `limit`.
     pub fn trace_list(&self, filter: &TraceFilter, limit: usize) -> Vec<TraceSummary> {
         self.traces().list(filter, limit)
@@ -138,7 +150,10 @@ impl Recorder {
         let logs = self.logs().list(&filter, usize::MAX);
         Some(TraceView {
             summary,
-            spans: spans.iter().map(SpanView::from).collect(),
+            spans: spans
+                .iter()
+                .map(|span| SpanView::from(span.as_ref()))
+                .collect(),
             logs,
         })
     }
@@ -147,6 +162,7 @@ impl Recorder {
     pub fn trace_otlp_json(&self, id: TraceId) -> Option<String> {
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         let (_, spans) = self.traces().get(id)?;
+        let spans = spans.iter().map(|span| span.as_ref().clone()).collect();
         let resource_spans =
             opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(
                 spans,

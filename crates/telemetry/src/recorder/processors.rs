@@ -1,5 +1,6 @@
-//! The recorder's place in the pipeline: a span processor and a log processor beside the
-//! exporters', seeing the same spans and records, and a metric exporter on a reader of
+//! The recorder's place in the pipeline: a span processor where no OTLP exporter shares
+//! its spans (see `crate::shared_batch`), a log processor beside the exporters', seeing
+//! the same records, and a metric exporter on a reader of
 //! its own (the exporters' readers collect far less often than a live view needs).
 
 use super::Recorder;
@@ -25,7 +26,7 @@ impl SpanProcessor for RecordingSpanProcessor {
     fn on_start(&self, _: &mut Span, _: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.0.traces().add(span);
+        self.0.record_span(Arc::new(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {

@@ -6,6 +6,7 @@ use crate::names::attr;
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A trace whose entry span took this long or longer is kept as long as a failed one.
@@ -42,7 +43,7 @@ pub(super) struct TraceStore {
 }
 
 struct Trace {
-    spans: Vec<SpanData>,
+    spans: Vec<Arc<SpanData>>,
     bytes: usize,
     /// Set when its entry span (one whose parent is not in this process) has ended.
     entry: Option<SpanId>,
@@ -71,7 +72,7 @@ impl TraceStore {
     }
 
     /// Adds an ended span to its trace.
-    pub fn add(&mut self, span: SpanData) {
+    pub fn add(&mut self, span: Arc<SpanData>) {
         let id = span.span_context.trace_id();
         let mut bytes = span_bytes(&span);
         let trace = self.traces.entry(id).or_insert_with(|| {
@@ -145,7 +146,7 @@ impl TraceStore {
     }
 
     /// A trace's summary (once its entry span has ended) and its spans.
-    pub fn get(&self, id: TraceId) -> Option<(Option<TraceSummary>, Vec<SpanData>)> {
+    pub fn get(&self, id: TraceId) -> Option<(Option<TraceSummary>, Vec<Arc<SpanData>>)> {
         let trace = self.traces.get(&id)?;
         Some((summary(id, trace), trace.spans.clone()))
     }
