@@ -56,7 +56,8 @@ fn finite() -> impl Strategy<Value = f64> {
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::I64),
+        // Around the varint's one- and two-byte lengths, and anywhere.
+        prop_oneof![-2..300i64, any::<i64>()].prop_map(Value::I64),
         finite().prop_map(Value::F64),
         string_value().prop_map(Value::String),
         vec(any::<bool>(), 0..4).prop_map(|v| Value::Array(Array::Bool(v))),
