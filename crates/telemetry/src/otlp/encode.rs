@@ -101,6 +101,13 @@ impl TraceEncoder {
         &self.out.buf
     }
 
+    /// The last batch's bytes, taken: the next batch is written into a new buffer of
+    /// the same capacity.
+    pub(crate) fn take_encoded(&mut self) -> Vec<u8> {
+        let capacity = self.out.buf.capacity();
+        std::mem::replace(&mut self.out.buf, Vec::with_capacity(capacity))
+    }
+
     /// Writes the `scope` field of `ScopeSpans`, from the cache when this scope (with its
     /// attributes in the same order) was encoded before. A scope with a float attribute
     /// is not cached: NaN equals nothing, and 0.0 equals -0.0, whose bytes differ.

@@ -73,7 +73,8 @@ impl HttpSpanExporter {
         let encoded = encoder.encode(batch);
         check_size(encoded.len(), "uncompressed")?;
         if !self.gzip {
-            return Ok(Bytes::copy_from_slice(encoded));
+            // Sent as it is, not copied: the encoder starts its next batch in a new buffer.
+            return Ok(Bytes::from(encoder.take_encoded()));
         }
         use std::io::Write as _;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
