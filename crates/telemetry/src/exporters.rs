@@ -178,17 +178,18 @@ pub(crate) fn trace_exporter(
 
 impl TraceExporter {
     /// Exports spans the view may share (see [`crate::shared_batch`]): wasmlens's
-    /// exporter encodes them where they are; the SDK's take spans of their own, copies.
+    /// exporter encodes them where they are; the SDK's take spans of their own, copies of
+    /// those the view still holds.
     pub(crate) async fn export_shared(
         &self,
-        batch: &[std::sync::Arc<opentelemetry_sdk::trace::SpanData>],
+        batch: Vec<std::sync::Arc<opentelemetry_sdk::trace::SpanData>>,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
         use opentelemetry_sdk::trace::SpanExporter as _;
         match self {
-            TraceExporter::Own(exporter) => exporter.export_spans(batch).await,
+            TraceExporter::Own(exporter) => exporter.export_spans(&batch).await,
             TraceExporter::Sdk(exporter) => {
-                let owned = batch.iter().map(|span| span.as_ref().clone()).collect();
-                exporter.export(owned).await
+                let owned = batch.into_iter().map(std::sync::Arc::unwrap_or_clone);
+                exporter.export(owned.collect()).await
             }
         }
     }

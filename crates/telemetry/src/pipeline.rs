@@ -305,7 +305,7 @@ struct ExportSetup {
 }
 
 impl ExportSetup {
-    /// A signal's OTLP exporter, reporting to the signal's [`SignalHealth`].
+    /// A signal's OTLP exporter, and the [`SignalHealth`] its exports report to.
     fn otlp<E>(
         &mut self,
         config: &mut TelemetryConfig,
@@ -315,7 +315,7 @@ impl ExportSetup {
             crate::exporters::Transport,
             String,
         ) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
-    ) -> (Watched<E>, Arc<SignalHealth>) {
+    ) -> (E, Arc<SignalHealth>) {
         let endpoint = otlp_endpoint(config, signal);
         let http_cause = HttpCause::default();
         let tls = self.tls[signal as usize].as_ref();
@@ -329,10 +329,6 @@ impl ExportSetup {
             self.meter.as_ref(),
         ));
         self.health.push(health.clone());
-        let exporter = Watched {
-            inner: exporter,
-            health: health.clone(),
-        };
         (exporter, health)
     }
 }
@@ -389,7 +385,7 @@ fn build_tracer_provider(
                     trace_exporter(encoder, t, e)
                 });
                 shared.push(SharedBatchProcessor::new(
-                    exporter.inner,
+                    exporter,
                     health,
                     view.take(),
                     BatchSettings::from_env(),
@@ -462,8 +458,9 @@ fn build_meter_provider(
     for exporter in config.metrics.clone() {
         builder = match exporter {
             Exporter::Otlp(protocol) => {
-                let (exporter, _) = setup.otlp(config, Signal::Metrics, protocol, metric_exporter);
-                builder.with_reader(PeriodicReader::builder(exporter).build())
+                let (inner, health) =
+                    setup.otlp(config, Signal::Metrics, protocol, metric_exporter);
+                builder.with_reader(PeriodicReader::builder(Watched { inner, health }).build())
             }
             Exporter::Console => builder
                 .with_reader(PeriodicReader::builder(ConsoleMetricExporter::new(console)).build()),
@@ -499,6 +496,10 @@ fn build_logger_provider(
         builder = match exporter {
             Exporter::Otlp(protocol) => {
                 let (exporter, health) = setup.otlp(config, Signal::Logs, protocol, log_exporter);
+                let exporter = Watched {
+                    inner: exporter,
+                    health: health.clone(),
+                };
                 let inner = BatchLogProcessor::builder(exporter)
                     .with_batch_config(log_batch_config())
                     .build();

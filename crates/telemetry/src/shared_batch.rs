@@ -2,15 +2,17 @@
 //! each of its processors a span of its own, so with the view and an exporter every
 //! ended span was copied once (its attributes, its strings) and the copy dropped later
 //! on another thread. Here a span is put behind an `Arc` once: the view records it and
-//! the export queue holds the same one, and the exporter encodes it from there.
+//! the export queue holds the same one, and wasmlens's exporter encodes it from there (the
+//! SDK's gRPC and HTTP/JSON exporters take spans of their own: a span the view still holds
+//! is copied for them at export).
 //!
 //! The queue batches as the SDK's `BatchSpanProcessor` does, with the same settings
 //! (`OTEL_BSP_*`, see [`BatchSettings`]): everything queued is exported, in batches of at
 //! most `max_export_batch_size`, as soon as a batch's worth is waiting, when
 //! `scheduled_delay` has passed since the last export, on a flush, and at shutdown, which
 //! exports what is queued before it shuts the exporter down. The queue admits at most its
-//! size ([`SignalHealth::admit`]), counting what it turns away; the view records every
-//! span, admitted or not.
+//! size ([`SignalHealth::admit`]), counting what it turns away; after the shutdown it takes
+//! nothing. The view records every span, queued or not.
 
 use crate::export_health::SignalHealth;
 use crate::exporters::TraceExporter;
@@ -31,15 +33,15 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_DELAY: Duration = Duration::from_millis(5_000);
 const DEFAULT_BATCH: usize = 512;
 
-/// When batches go, from `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`
-/// and `OTEL_BSP_MAX_QUEUE_SIZE`, read as the SDK reads them: a value that is not a
-/// whole number is ignored (the configuration has warned of it). The batch is at most
-/// the queue.
+/// When batches go, from `OTEL_BSP_SCHEDULE_DELAY` (ms) and
+/// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: a value that is not a whole number is ignored, as the
+/// SDK ignores it (the configuration has warned of it). A batch is at most the queue
+/// (`OTEL_BSP_MAX_QUEUE_SIZE`, which [`SignalHealth`] enforces) and at least one span; the
+/// delay is at least a millisecond (the SDK's worker spins at 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BatchSettings {
     pub scheduled_delay: Duration,
     pub max_export_batch_size: usize,
-    pub max_queue_size: usize,
 }
 
 impl BatchSettings {
@@ -48,23 +50,17 @@ impl BatchSettings {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let number = |name: &str| get(name).and_then(|value| value.parse::<u64>().ok());
-        let max_queue_size = number("OTEL_BSP_MAX_QUEUE_SIZE")
-            .map_or(crate::exporters::BATCH_QUEUE_SIZE, saturating_usize);
-        let max_export_batch_size = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
-            .map_or(DEFAULT_BATCH, saturating_usize)
-            .min(max_queue_size);
+        let number = |name: &str| get(name).and_then(|value| value.parse::<usize>().ok());
+        let queue = number("OTEL_BSP_MAX_QUEUE_SIZE").unwrap_or(crate::exporters::BATCH_QUEUE_SIZE);
+        let batch = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").unwrap_or(DEFAULT_BATCH);
+        let delay = get("OTEL_BSP_SCHEDULE_DELAY")
+            .and_then(|value| value.parse::<u64>().ok())
+            .map_or(DEFAULT_DELAY, Duration::from_millis);
         BatchSettings {
-            scheduled_delay: number("OTEL_BSP_SCHEDULE_DELAY")
-                .map_or(DEFAULT_DELAY, Duration::from_millis),
-            max_export_batch_size,
-            max_queue_size,
+            scheduled_delay: delay.max(Duration::from_millis(1)),
+            max_export_batch_size: batch.min(queue).max(1),
         }
     }
-}
-
-fn saturating_usize(value: u64) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 /// See the module's documentation.
@@ -216,7 +212,8 @@ impl SpanProcessor for SharedBatchProcessor {
 }
 
 impl Drop for SharedBatchProcessor {
-    /// A processor dropped without a shutdown still exports what it queued.
+    /// Lets the worker export what is queued and end. (The provider shuts its processors
+    /// down before it drops them: this is for one dropped without that.)
     fn drop(&mut self) {
         self.state().closed = true;
         self.shared.wake.notify_one();
@@ -232,50 +229,79 @@ fn export_until_shutdown(shared: &Shared, mut exporter: TraceExporter, health: &
     let mut deadline = Instant::now() + settings.scheduled_delay;
     loop {
         let mut state = shared.state();
-        let export_now = |state: &State| {
-            state.closed
-                || !state.flushes.is_empty()
-                || state.queue.len() >= settings.max_export_batch_size
-                || Instant::now() >= deadline
-        };
-        while !export_now(&state) && state.resource.is_none() {
-            let wait = deadline.saturating_duration_since(Instant::now());
+        let export_now = loop {
+            let asked = state.closed || !state.flushes.is_empty();
+            if asked || state.queue.len() >= settings.max_export_batch_size {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                if !state.queue.is_empty() {
+                    break true;
+                }
+                // Nothing to export: the timer starts again, as the SDK's does.
+                deadline = now + settings.scheduled_delay;
+            }
+            if state.resource.is_some() {
+                break false;
+            }
             state = shared
                 .wake
-                .wait_timeout(state, wait)
+                .wait_timeout(state, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
-        }
-        if let Some(resource) = state.resource.take() {
-            exporter.set_resource(&resource);
-            if !export_now(&state) {
-                continue;
-            }
-        }
-        let spans = std::mem::take(&mut state.queue);
-        let flushes = std::mem::take(&mut state.flushes);
-        let shutdown = state.shutdown.take();
-        let closed = state.closed;
+        };
+        let resource = state.resource.take();
+        let (spans, flushes, shutdown, closed) = match export_now {
+            true => (
+                std::mem::take(&mut state.queue),
+                std::mem::take(&mut state.flushes),
+                state.shutdown.take(),
+                state.closed,
+            ),
+            false => Default::default(),
+        };
         drop(state);
-
-        let mut result = Ok(());
-        for batch in spans.chunks(settings.max_export_batch_size.max(1)) {
-            result = futures_executor::block_on(exporter.export_shared(batch));
-            health.exported(batch.len(), &result);
+        if let Some(resource) = resource {
+            exporter.set_resource(&resource);
         }
-        drop(spans);
+        if !export_now {
+            continue;
+        }
+
+        let result = export(&exporter, health, spans, settings.max_export_batch_size);
         deadline = Instant::now() + settings.scheduled_delay;
         for flush in flushes {
             let _ = flush.send(same(&result));
         }
         if closed {
-            let shut = exporter.shutdown();
+            // As the SDK's processor, the shutdown succeeds once the worker is done: a
+            // failed export has been counted and said by the export's health.
+            let _ = exporter.shutdown();
             if let Some(shutdown) = shutdown {
-                let _ = shutdown.send(result.and(shut));
+                let _ = shutdown.send(Ok(()));
             }
             return;
         }
     }
+}
+
+/// Exports `spans` in batches of at most `batch` and counts each; the last one's result.
+fn export(
+    exporter: &TraceExporter,
+    health: &SignalHealth,
+    mut spans: Vec<Arc<SpanData>>,
+    batch: usize,
+) -> OTelSdkResult {
+    let mut result = Ok(());
+    while !spans.is_empty() {
+        let rest = spans.split_off(batch.min(spans.len()));
+        let count = spans.len();
+        result = futures_executor::block_on(exporter.export_shared(spans));
+        health.exported(count, &result);
+        spans = rest;
+    }
+    result
 }
 
 /// A result again, for each flush that waited for it (the SDK's error is not `Clone`).
