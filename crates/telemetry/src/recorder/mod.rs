@@ -11,7 +11,7 @@ mod logs;
 mod metrics;
 mod overview;
 mod processors;
-mod traces;
+pub(crate) mod traces;
 mod view;
 mod workload;
 
@@ -27,8 +27,7 @@ pub use workload::{ComponentView, LimitsView, WorkloadView};
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_sdk::trace::SpanData;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The memory the view keeps by default: room for tens of thousands of requests' traces
 /// and log records on a laptop.
@@ -124,14 +123,17 @@ impl Recorder {
         overview::overview(&self.metrics(), &workloads, resolution)
     }
 
-    /// Records an ended span; the OTLP exporter's queue may hold the same one.
-    pub(crate) fn record_span(&self, span: Arc<SpanData>) {
+    /// Records an ended span: its own, or one the OTLP exporter's queue holds too.
+    pub(crate) fn record_span(&self, span: traces::Recorded) {
         self.traces().add(span);
     }
 
     /// A trace's spans as recorded (shared, not copied), for tests.
     #[cfg(test)]
-    pub(crate) fn recorded_spans(&self, id: TraceId) -> Option<Vec<Arc<SpanData>>> {
+    pub(crate) fn recorded_spans(
+        &self,
+        id: TraceId,
+    ) -> Option<Vec<std::sync::Arc<opentelemetry_sdk::trace::SpanData>>> {
         Some(self.traces().get(id)?.1)
     }
 

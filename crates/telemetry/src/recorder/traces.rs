@@ -31,6 +31,35 @@ pub struct TraceFilter {
     pub min_duration: Option<Duration>,
 }
 
+/// A span as the view keeps it: its own where the view is the only one to hold it, or
+/// shared with the OTLP exporter's queue (see `crate::shared_batch`). An `Arc` of its
+/// own would cost the view an allocation per span, and its memory one more block per span.
+pub(crate) enum Recorded {
+    Owned(SpanData),
+    Shared(Arc<SpanData>),
+}
+
+impl Recorded {
+    /// The span, to hand out of the store: shared, or copied if the view holds it alone.
+    fn shared(&self) -> Arc<SpanData> {
+        match self {
+            Recorded::Owned(span) => Arc::new(span.clone()),
+            Recorded::Shared(span) => span.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Recorded {
+    type Target = SpanData;
+
+    fn deref(&self) -> &SpanData {
+        match self {
+            Recorded::Owned(span) => span,
+            Recorded::Shared(span) => span,
+        }
+    }
+}
+
 pub(super) struct TraceStore {
     traces: HashMap<TraceId, Trace>,
     /// Traces oldest first, for eviction: ordinary ones, and those kept longer (failed or
@@ -43,7 +72,7 @@ pub(super) struct TraceStore {
 }
 
 struct Trace {
-    spans: Vec<Arc<SpanData>>,
+    spans: Vec<Recorded>,
     bytes: usize,
     /// Set when its entry span (one whose parent is not in this process) has ended.
     entry: Option<SpanId>,
@@ -72,7 +101,7 @@ impl TraceStore {
     }
 
     /// Adds an ended span to its trace.
-    pub fn add(&mut self, span: Arc<SpanData>) {
+    pub fn add(&mut self, span: Recorded) {
         let id = span.span_context.trace_id();
         let mut bytes = span_bytes(&span);
         let trace = self.traces.entry(id).or_insert_with(|| {
@@ -148,7 +177,8 @@ impl TraceStore {
     /// A trace's summary (once its entry span has ended) and its spans.
     pub fn get(&self, id: TraceId) -> Option<(Option<TraceSummary>, Vec<Arc<SpanData>>)> {
         let trace = self.traces.get(&id)?;
-        Some((summary(id, trace), trace.spans.clone()))
+        let spans = trace.spans.iter().map(Recorded::shared).collect();
+        Some((summary(id, trace), spans))
     }
 }
 
