@@ -34,6 +34,8 @@ pub struct TraceFilter {
 /// A span as the view keeps it: its own where the view is the only one to hold it, or
 /// shared with the OTLP exporter's queue (see `crate::shared_batch`). An `Arc` of its
 /// own would cost the view an allocation per span, and its memory one more block per span.
+// Large on purpose: a span of its own is kept inline, in its trace's list.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Recorded {
     Owned(SpanData),
     Shared(Arc<SpanData>),
