@@ -38,6 +38,11 @@ impl Collector {
         TraceExporter::Own(exporter)
     }
 
+    /// A processor exporting here, with room for 1,000 spans and no view.
+    fn processor(&self, delay: Duration, batch: usize) -> SharedBatchProcessor {
+        SharedBatchProcessor::new(self.exporter(), health(1000), None, settings(delay, batch))
+    }
+
     fn wait_for_spans(&self, count: usize) -> Vec<wasmlens_test_support::SpanRecord> {
         self.runtime
             .block_on(self.receiver.wait_for_spans("work", count, WAIT))
@@ -149,9 +154,7 @@ fn settings_are_read_from_the_variables_as_the_sdk_reads_them() {
 #[test]
 fn a_full_batch_goes_at_once_without_waiting_for_the_delay() {
     let collector = Collector::start();
-    let processor =
-        SharedBatchProcessor::new(collector.exporter(), health(1000), None, settings(NEVER, 3));
-    let provider = provider(processor);
+    let provider = provider(collector.processor(NEVER, 3));
     end_spans(&provider, 3);
     let spans = collector.wait_for_spans(3);
     // The provider set its resource before the first export.
@@ -166,13 +169,7 @@ fn a_full_batch_goes_at_once_without_waiting_for_the_delay() {
 fn fewer_than_a_batch_go_when_the_delay_has_passed() {
     let collector = Collector::start();
     let delay = Duration::from_millis(50);
-    let processor = SharedBatchProcessor::new(
-        collector.exporter(),
-        health(1000),
-        None,
-        settings(delay, 512),
-    );
-    let provider = provider(processor);
+    let provider = provider(collector.processor(delay, 512));
     end_spans(&provider, 2);
     collector.wait_for_spans(2);
     provider.shutdown().unwrap();
@@ -181,9 +178,7 @@ fn fewer_than_a_batch_go_when_the_delay_has_passed() {
 #[test]
 fn a_flush_exports_everything_queued_in_batches_of_at_most_the_batch_size() {
     let collector = Collector::start();
-    let processor =
-        SharedBatchProcessor::new(collector.exporter(), health(1000), None, settings(NEVER, 1));
-    let provider = provider(processor);
+    let provider = provider(collector.processor(NEVER, 1));
     end_spans(&provider, 5);
     provider.force_flush().unwrap();
     // Flushed: all there when the flush returns, one request each (none is empty).
@@ -196,24 +191,13 @@ fn a_flush_exports_everything_queued_in_batches_of_at_most_the_batch_size() {
 #[test]
 fn shutdown_exports_what_is_queued_and_then_takes_nothing_more() {
     let collector = Collector::start();
-    let processor = SharedBatchProcessor::new(
-        collector.exporter(),
-        health(1000),
-        None,
-        settings(NEVER, 512),
-    );
-    let provider = provider(processor);
+    let provider = provider(collector.processor(NEVER, 512));
     end_spans(&provider, 3);
     provider.shutdown().unwrap();
     assert_eq!(collector.receiver.spans().len(), 3);
 
     // A processor shut down drops spans, and says so to a flush or a second shutdown.
-    let processor = SharedBatchProcessor::new(
-        collector.exporter(),
-        health(1000),
-        None,
-        settings(NEVER, 512),
-    );
+    let processor = collector.processor(NEVER, 512);
     processor.shutdown_with_timeout(WAIT).unwrap();
     assert!(matches!(
         processor.force_flush(),
@@ -233,12 +217,7 @@ fn shutdown_exports_what_is_queued_and_then_takes_nothing_more() {
 #[test]
 fn a_processor_dropped_without_a_shutdown_still_exports_its_queue() {
     let collector = Collector::start();
-    let processor = SharedBatchProcessor::new(
-        collector.exporter(),
-        health(1000),
-        None,
-        settings(NEVER, 512),
-    );
+    let processor = collector.processor(NEVER, 512);
     let (capture, kept) = provider_with_capture();
     capture.tracer("test").start("work").end();
     let span = kept.lock().unwrap().pop().unwrap();
@@ -325,13 +304,7 @@ fn a_full_queue_turns_spans_away_and_counts_them_but_the_view_keeps_them() {
 #[test]
 fn spans_of_a_trace_with_a_parent_keep_their_parent() {
     let collector = Collector::start();
-    let processor = SharedBatchProcessor::new(
-        collector.exporter(),
-        health(1000),
-        None,
-        settings(NEVER, 512),
-    );
-    let provider = provider(processor);
+    let provider = provider(collector.processor(NEVER, 512));
     let tracer = provider.tracer("test");
     let parent = tracer.start("work");
     let cx = opentelemetry::Context::current_with_span(parent);
