@@ -388,7 +388,7 @@ fn build_tracer_provider(
                     exporter,
                     health,
                     view.take(),
-                    BatchSettings::from_env(),
+                    BatchSettings::from_env(queue_size(Signal::Traces)),
                 ));
             }
             Exporter::Console => {

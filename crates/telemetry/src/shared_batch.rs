@@ -36,9 +36,9 @@ const DEFAULT_BATCH: usize = 512;
 
 /// When batches go, from `OTEL_BSP_SCHEDULE_DELAY` (ms) and
 /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: a value that is not a whole number is ignored, as the
-/// SDK ignores it (the configuration has warned of it). A batch is at most the queue
-/// (`OTEL_BSP_MAX_QUEUE_SIZE`, which [`SignalHealth`] enforces) and at least one span; the
-/// delay is at least a millisecond (the SDK's worker spins at 0).
+/// SDK ignores it (the configuration has warned of it). A batch is at most the queue (its
+/// size is [`crate::exporters::queue_size`], which [`SignalHealth`] enforces) and at least
+/// one span; the delay is at least a millisecond (the SDK's worker spins at 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BatchSettings {
     pub scheduled_delay: Duration,
@@ -46,14 +46,14 @@ pub(crate) struct BatchSettings {
 }
 
 impl BatchSettings {
-    pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env(queue: usize) -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok(), queue)
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let number = |name: &str| get(name).and_then(|value| value.parse::<usize>().ok());
-        let queue = number("OTEL_BSP_MAX_QUEUE_SIZE").unwrap_or(crate::exporters::BATCH_QUEUE_SIZE);
-        let batch = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").unwrap_or(DEFAULT_BATCH);
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, queue: usize) -> Self {
+        let batch = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(DEFAULT_BATCH);
         let delay = get("OTEL_BSP_SCHEDULE_DELAY")
             .and_then(|value| value.parse::<u64>().ok())
             .map_or(DEFAULT_DELAY, Duration::from_millis);
@@ -85,7 +85,7 @@ struct State {
     queue: Vec<Arc<SpanData>>,
     /// Flushes waiting for the next export's result.
     flushes: Vec<SyncSender<OTelSdkResult>>,
-    /// The shutdown, once asked: it waits for the last export's result.
+    /// The shutdown, once asked: it waits until the worker is done.
     shutdown: Option<SyncSender<OTelSdkResult>>,
     /// Set by the shutdown (or by dropping the processor): nothing more is queued.
     closed: bool,

@@ -164,7 +164,10 @@ impl Recorder {
     pub fn trace_otlp_json(&self, id: TraceId) -> Option<String> {
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         let (_, spans) = self.traces().get(id)?;
-        let spans = spans.iter().map(|span| span.as_ref().clone()).collect();
+        let spans = spans
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect();
         let resource_spans =
             opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(
                 spans,

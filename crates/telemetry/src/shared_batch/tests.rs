@@ -99,18 +99,20 @@ fn end_spans(provider: &SdkTracerProvider, count: usize) -> Vec<opentelemetry::t
 
 #[test]
 fn settings_are_read_from_the_variables_as_the_sdk_reads_them() {
-    let read = |pairs: &[(&str, &str)]| {
+    let read_with_queue = |pairs: &[(&str, &str)], queue: usize| {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        BatchSettings::from_lookup(|name| {
+        let get = |name: &str| {
             pairs
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
-        })
+        };
+        BatchSettings::from_lookup(get, queue)
     };
+    let read = |pairs: &[(&str, &str)]| read_with_queue(pairs, crate::exporters::BATCH_QUEUE_SIZE);
     let defaults = BatchSettings {
         scheduled_delay: Duration::from_millis(5000),
         max_export_batch_size: 512,
@@ -131,13 +133,12 @@ fn settings_are_read_from_the_variables_as_the_sdk_reads_them() {
         read(&[
             ("OTEL_BSP_SCHEDULE_DELAY", "5s"),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-1"),
-            ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
         ]),
         defaults
     );
     // A batch is at most the queue (wasmlens's default queue is larger than the SDK's) and
     // at least one span; the delay at least a millisecond.
-    let small_queue = read(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
+    let small_queue = read_with_queue(&[], 100);
     assert_eq!(small_queue.max_export_batch_size, 100);
     let large_batch = read(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")]);
     assert_eq!(large_batch.max_export_batch_size, 4096);
@@ -147,7 +148,7 @@ fn settings_are_read_from_the_variables_as_the_sdk_reads_them() {
     ]);
     assert_eq!(zeros.max_export_batch_size, 1);
     assert_eq!(zeros.scheduled_delay, Duration::from_millis(1));
-    let no_queue = read(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]);
+    let no_queue = read_with_queue(&[], 0);
     assert_eq!(no_queue.max_export_batch_size, 1);
 }
 
