@@ -134,6 +134,36 @@ async fn the_view_lists_the_requests_traces_and_logs_with_no_exporter() {
 }
 
 #[tokio::test]
+async fn a_full_view_keeps_every_failed_trace_and_counts_the_ordinary_ones_it_does_not_keep() {
+    let misbehave = guest("http-misbehave");
+    // Room for a few dozen traces, far fewer than come within its renewal's ten seconds.
+    let args = ["--ui-memory", "256KiB", misbehave.to_str().unwrap()];
+    let mut server = Wasmlens::serve(BIN, &args, &[]).await;
+    let view = view_url(&mut server).await;
+    for _ in 0..400 {
+        http_get(&server.url("/ok"), &[]).await;
+    }
+    http_get(&server.url("/trap"), &[]).await;
+
+    let failed_url = format!("{view}/api/traces?errors=true");
+    let failed = wait_for_json(&failed_url, |v| v.as_array().unwrap().len() == 1).await;
+    assert_eq!(failed[0]["status_code"], 500, "{failed:#}");
+    let memory = get_json(&format!("{view}/api/memory")).await;
+    let budget = memory["budget_bytes"].as_u64().unwrap();
+    assert_eq!(budget, 256 << 10);
+    assert!(
+        memory["trace_bytes"].as_u64().unwrap() <= budget / 8 * 5,
+        "{memory:#}"
+    );
+    let kept = memory["traces"].as_u64().unwrap();
+    let not_kept = memory["traces_not_kept"].as_u64().unwrap();
+    assert!(kept < 100 && not_kept > 250, "{memory:#}");
+
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test]
 async fn the_overview_plots_each_route_and_component_against_its_limits() {
     let misbehave = guest("http-misbehave");
     let args = ["--fuel", "5000000", "--max-memory", "8MiB"];

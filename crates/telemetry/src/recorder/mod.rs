@@ -5,7 +5,8 @@
 //!
 //! Failed and slow traces are kept longer than ordinary ones: when the traces' share of
 //! the memory is used up, the oldest ordinary trace goes first, and a failed or slow one
-//! only when no ordinary one is left.
+//! only when no ordinary one is left. A full store takes new ordinary traces at the rate
+//! that renews it in [`RENEWAL`] (ten seconds), and counts those it does not keep.
 
 mod logs;
 mod metrics;
@@ -21,7 +22,7 @@ pub use overview::{ComponentSeries, Overview, RouteSeries};
 pub(crate) use processors::{
     RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
 };
-pub use traces::{SLOW, TraceFilter};
+pub use traces::{RENEWAL, SLOW, TraceFilter};
 pub use view::{LogView, MemoryView, SpanView, TraceSummary, TraceView};
 pub use workload::{ComponentView, LimitsView, WorkloadView};
 
@@ -190,6 +191,7 @@ impl Recorder {
             budget_bytes: self.budget,
             trace_bytes: traces.bytes(),
             traces: traces.len(),
+            traces_not_kept: traces.not_kept(),
             log_bytes: logs.bytes(),
             logs: logs.len(),
             metric_bytes: metrics.bytes(),

@@ -125,9 +125,8 @@ fn within_its_bound_failed_traces_outlive_ordinary_ones() {
     // Room for a few dozen traces.
     let fed = fed(64 << 10);
     let failed = fed.request("/", true);
-    let mut last = failed;
     for _ in 0..500 {
-        last = fed.request("/", false);
+        fed.request("/", false);
     }
     let memory = fed.recorder.memory();
     assert!(
@@ -139,7 +138,8 @@ fn within_its_bound_failed_traces_outlive_ordinary_ones() {
         fed.recorder.trace(failed).is_some(),
         "the failed trace is kept"
     );
-    assert!(fed.recorder.trace(last).is_some(), "the newest is kept");
+    // Far faster than the store renews (traces/tests.rs): most were not kept, and counted.
+    assert!(memory.traces_not_kept > 400, "{memory:?}");
     assert!(memory.log_bytes <= memory.budget_bytes / 4, "{memory:?}");
 }
 

@@ -85,6 +85,9 @@ pub struct MemoryView {
     pub budget_bytes: usize,
     pub trace_bytes: usize,
     pub traces: usize,
+    /// Ordinary traces not kept: the store was full and would have renewed faster than
+    /// in [`crate::recorder::RENEWAL`] (failed and slow traces are always kept).
+    pub traces_not_kept: u64,
     pub log_bytes: usize,
     pub logs: usize,
     pub metric_bytes: usize,
