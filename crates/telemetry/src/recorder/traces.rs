@@ -75,12 +75,17 @@ impl std::ops::Deref for Recorded {
 }
 
 pub(super) struct TraceStore {
+    /// Traces placed: ordinary ones, and those kept longer (failed or slow).
     traces: HashMap<TraceId, Trace>,
-    /// Traces oldest first: those whose entry span has not ended (an id is left here when
-    /// its trace is placed or dropped, and skipped), and, for eviction, the ordinary ones
-    /// and those kept longer (failed or slow). A trace moves to `kept` when it turns out
-    /// failed or slow; its id left in `ordinary` is then skipped.
-    pending: VecDeque<TraceId>,
+    /// Traces whose entry span has not ended, about as many as requests in flight: a map
+    /// of their own stays in cache, where the placed traces' map is large and cold, and
+    /// most traces of a loaded store never enter it.
+    pending: HashMap<TraceId, Trace>,
+    /// Oldest first: pending traces (an id is left here when its trace is placed or
+    /// dropped, and skipped), and, for eviction, the ordinary and the kept traces. A trace
+    /// moves to `kept` when it turns out failed or slow; its id left in `ordinary` is
+    /// then skipped.
+    pending_order: VecDeque<TraceId>,
     ordinary: VecDeque<TraceId>,
     kept: VecDeque<TraceId>,
     bytes: usize,
@@ -98,9 +103,54 @@ struct Trace {
     entry: Option<SpanId>,
     failed: bool,
     kept: bool,
-    /// In `ordinary` or `kept`: no longer pending.
-    placed: bool,
     components: Vec<String>,
+}
+
+impl Trace {
+    fn new() -> Self {
+        Trace {
+            spans: Vec::new(),
+            bytes: TRACE_OVERHEAD,
+            entry: None,
+            failed: false,
+            kept: false,
+            components: Vec::new(),
+        }
+    }
+
+    /// Adds `span`; says whether it is an entry span, and whether the trace is now to be
+    /// kept longer (failed, or its entry span slow). Nothing is added to a trace that is
+    /// full.
+    fn add(&mut self, span: Recorded, bytes: usize) -> Option<Added> {
+        if self.spans.len() >= MAX_SPANS_PER_TRACE {
+            return None;
+        }
+        let entry = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+        let duration = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default();
+        if let Some(component) = string_attribute(&span, attr::COMPONENT_ID)
+            && !self.components.iter().any(|c| c == component)
+        {
+            self.components.push(component.to_owned());
+        }
+        self.failed |= matches!(span.status, Status::Error { .. });
+        if entry {
+            self.entry = Some(span.span_context.span_id());
+        }
+        self.spans.push(span);
+        self.bytes += bytes;
+        Some(Added {
+            entry,
+            keep: self.failed || (entry && duration >= SLOW),
+        })
+    }
+}
+
+struct Added {
+    entry: bool,
+    keep: bool,
 }
 
 /// The rate at which a full store takes ordinary traces: a bucket of bytes, refilled at
@@ -139,7 +189,8 @@ impl TraceStore {
     pub fn new(budget: usize) -> Self {
         TraceStore {
             traces: HashMap::new(),
-            pending: VecDeque::new(),
+            pending: HashMap::new(),
+            pending_order: VecDeque::new(),
             ordinary: VecDeque::new(),
             kept: VecDeque::new(),
             bytes: 0,
@@ -158,7 +209,7 @@ impl TraceStore {
     }
 
     pub fn len(&self) -> usize {
-        self.traces.len()
+        self.traces.len() + self.pending.len()
     }
 
     /// Adds an ended span to its trace.
@@ -170,102 +221,92 @@ impl TraceStore {
     /// whether to keep an ordinary trace.
     pub(super) fn add_at(&mut self, span: Recorded, now: impl FnOnce() -> Instant) {
         let id = span.span_context.trace_id();
-        let mut bytes = span_bytes(&span);
-        let trace = self.traces.entry(id).or_insert_with(|| {
-            bytes += TRACE_OVERHEAD;
-            self.pending.push_back(id);
-            Trace {
-                spans: Vec::new(),
-                bytes: 0,
-                entry: None,
-                failed: false,
-                kept: false,
-                placed: false,
-                components: Vec::new(),
+        let bytes = span_bytes(&span);
+        if let Some(trace) = self.traces.get_mut(&id) {
+            let Some(added) = trace.add(span, bytes) else {
+                return;
+            };
+            self.bytes += bytes;
+            if added.keep && !trace.kept {
+                trace.kept = true;
+                self.kept.push_back(id);
             }
-        });
-        if trace.spans.len() >= MAX_SPANS_PER_TRACE {
-            return;
-        }
-        let entry = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
-        let duration = span
-            .end_time
-            .duration_since(span.start_time)
-            .unwrap_or_default();
-        if let Some(component) = string_attribute(&span, attr::COMPONENT_ID)
-            && !trace.components.iter().any(|c| c == component)
-        {
-            trace.components.push(component.to_owned());
-        }
-        trace.failed |= matches!(span.status, Status::Error { .. });
-        if entry {
-            trace.entry = Some(span.span_context.span_id());
-        }
-        let keep = trace.failed || (entry && duration >= SLOW);
-        if keep && !trace.kept {
-            trace.kept = true;
-            trace.placed = true;
-            self.kept.push_back(id);
-        }
-        trace.spans.push(span);
-        trace.bytes += bytes;
-        self.bytes += bytes;
-        if entry && !trace.placed {
-            // An ordinary trace whose entry span has ended: kept if there is room for it
-            // (once more: what it holds is counted already), or at the rate that renews a
-            // full store in RENEWAL; else dropped while its memory is still in cache.
-            let trace_bytes = trace.bytes;
-            let room = self.bytes + trace_bytes <= self.budget;
-            if room || self.admission.allows(trace_bytes, now()) {
-                trace.placed = true;
-                self.ordinary.push_back(id);
-            } else {
-                self.traces.remove(&id);
-                self.bytes -= trace_bytes;
-                self.not_kept += 1;
+        } else {
+            let trace = self.pending.entry(id).or_insert_with(|| {
+                self.pending_order.push_back(id);
+                self.bytes += TRACE_OVERHEAD;
+                Trace::new()
+            });
+            let Some(added) = trace.add(span, bytes) else {
+                return;
+            };
+            self.bytes += bytes;
+            if added.keep {
+                self.place(id, true);
+            } else if added.entry {
+                // An ordinary trace whose entry span has ended: kept if there is room for
+                // it (once more: what it holds is counted already), or at the rate that
+                // renews a full store in RENEWAL; else dropped while it is still in cache.
+                let trace_bytes = trace.bytes;
+                let room = self.bytes + trace_bytes <= self.budget;
+                if room || self.admission.allows(trace_bytes, now()) {
+                    self.place(id, false);
+                } else {
+                    self.pending.remove(&id);
+                    self.bytes -= trace_bytes;
+                    self.not_kept += 1;
+                }
             }
         }
         self.trim_pending();
         self.evict();
     }
 
+    /// Moves a pending trace among the placed ones: kept longer, or ordinary.
+    fn place(&mut self, id: TraceId, keep: bool) {
+        let Some(mut trace) = self.pending.remove(&id) else {
+            return;
+        };
+        trace.kept = keep;
+        match keep {
+            true => self.kept.push_back(id),
+            false => self.ordinary.push_back(id),
+        }
+        self.traces.insert(id, trace);
+    }
+
     /// Forgets the pending ids at the front whose traces were placed or dropped; past
     /// MAX_PENDING, places the oldest pending trace as an ordinary one.
     fn trim_pending(&mut self) {
-        while let Some(id) = self.pending.front() {
-            match self.traces.get_mut(id) {
-                Some(trace) if !trace.placed => {
-                    if self.pending.len() <= MAX_PENDING {
-                        return;
-                    }
-                    trace.placed = true;
-                    self.ordinary.push_back(*id);
+        while let Some(&id) = self.pending_order.front() {
+            if self.pending.contains_key(&id) {
+                if self.pending_order.len() <= MAX_PENDING {
+                    return;
                 }
-                _ => {}
+                self.place(id, false);
             }
-            self.pending.pop_front();
+            self.pending_order.pop_front();
         }
     }
 
-    /// Drops the oldest traces until the store is within its budget: ordinary ones first.
+    /// Drops the oldest traces until the store is within its budget: ordinary ones first,
+    /// then those still pending, then failed or slow ones.
     fn evict(&mut self) {
         while self.bytes > self.budget {
-            let next = loop {
-                match self.ordinary.pop_front() {
-                    // Skip ids of traces gone, or moved to `kept`.
-                    Some(id) if self.traces.get(&id).is_some_and(|t| !t.kept) => break Some(id),
-                    Some(_) => continue,
-                    None => {}
+            let evicted = if let Some(id) = self.ordinary.pop_front() {
+                // Skip ids of traces gone, or moved to `kept`.
+                match self.traces.get(&id) {
+                    Some(trace) if !trace.kept => self.traces.remove(&id),
+                    _ => continue,
                 }
-                // Then traces still waiting for their entry span, then failed or slow ones.
-                match self.pending.pop_front() {
-                    Some(id) if self.traces.get(&id).is_some_and(|t| !t.placed) => break Some(id),
-                    Some(_) => continue,
-                    None => break self.kept.pop_front(),
-                }
+            } else if let Some(id) = self.pending_order.pop_front() {
+                self.pending.remove(&id)
+            } else if let Some(id) = self.kept.pop_front() {
+                self.traces.remove(&id)
+            } else {
+                return;
             };
-            let Some(id) = next else { return };
-            if let Some(trace) = self.traces.remove(&id) {
+            if let Some(trace) = evicted {
                 self.bytes -= trace.bytes;
             }
         }
@@ -285,7 +326,7 @@ impl TraceStore {
 
     /// A trace's summary (once its entry span has ended) and its spans.
     pub fn get(&self, id: TraceId) -> Option<(Option<TraceSummary>, Vec<Arc<SpanData>>)> {
-        let trace = self.traces.get(&id)?;
+        let trace = self.traces.get(&id).or_else(|| self.pending.get(&id))?;
         let spans = trace.spans.iter().map(Recorded::shared).collect();
         Some((summary(id, trace), spans))
     }

@@ -164,5 +164,23 @@ fn waiting_traces_are_placed_past_max_pending() {
         store.add_at(span(trace, 2, 1, false), || clock.now());
     }
     assert_eq!(store.pending.len(), MAX_PENDING);
-    assert_eq!(store.ordinary.len(), 10);
+    assert_eq!(store.pending_order.len(), MAX_PENDING);
+    assert_eq!((store.ordinary.len(), store.traces.len()), (10, 10));
+}
+
+#[test]
+fn a_trace_that_comes_back_is_one_trace_and_a_failure_in_it_keeps_it_longer() {
+    let (mut store, clock) = (store(), Clock::new());
+    request(&mut store, &clock, 5, false);
+    // The caller's next request in the same trace, failing this time.
+    store.add_at(span(5, 4, 3, true), || clock.now());
+    store.add_at(span(5, 3, 0, false), || clock.now());
+    assert_eq!(store.len(), 1);
+    let (summary, spans) = store.get(TraceId::from(5)).unwrap();
+    assert_eq!(spans.len(), 4);
+    assert!(summary.unwrap().failed);
+    assert_eq!(store.kept.len(), 1);
+    // A span waiting for its entry span is found too.
+    store.add_at(span(6, 2, 1, false), || clock.now());
+    assert_eq!(store.get(TraceId::from(6)).unwrap().1.len(), 1);
 }
