@@ -296,7 +296,7 @@ async function workload() {
       h("h2", {}, "The view's memory"),
       h("p", {}, `${bytes(memory.trace_bytes)} in ${memory.traces} traces, ${bytes(memory.log_bytes)} in ${memory.logs} log records, `,
         `${bytes(memory.metric_bytes)} in ${memory.metric_streams} metric streams, of ${bytes(memory.budget_bytes)}.`,
-        memory.traces_not_kept ? ` ${number(memory.traces_not_kept)} ordinary traces not kept: they came faster than the view renews itself (every ten seconds); failed and slow ones are all kept.` : ""));
+        memory.traces_not_kept ? ` ${number(memory.traces_not_kept)} ordinary traces not kept: they came faster than the view renews itself (every ten seconds); failed and slow ones are always taken.` : ""));
   });
 }
 

@@ -155,9 +155,10 @@ async fn a_full_view_keeps_every_failed_trace_and_counts_the_ordinary_ones_it_do
         memory["trace_bytes"].as_u64().unwrap() <= budget / 8 * 5,
         "{memory:#}"
     );
+    // About 50 kept and 350 not, unless the requests took far longer than ten seconds.
     let kept = memory["traces"].as_u64().unwrap();
     let not_kept = memory["traces_not_kept"].as_u64().unwrap();
-    assert!(kept < 100 && not_kept > 250, "{memory:#}");
+    assert!(kept < 200 && not_kept > 200, "{memory:#}");
 
     let (status, stderr) = server.terminate().await;
     assert!(status.success(), "{stderr}");

@@ -6,7 +6,8 @@
 //! Failed and slow traces are kept longer than ordinary ones: when the traces' share of
 //! the memory is used up, the oldest ordinary trace goes first, and a failed or slow one
 //! only when no ordinary one is left. A full store takes new ordinary traces at the rate
-//! that renews it in [`RENEWAL`] (ten seconds), and counts those it does not keep.
+//! that renews it in [`RENEWAL`] (ten seconds), and counts those it does not keep (and
+//! drops their late spans too); failed and slow ones it always takes.
 
 mod logs;
 mod metrics;

@@ -1,8 +1,11 @@
 //! Recent traces, grouped as their spans end, within a size.
 
+mod admission;
+
 use super::attributes_bytes;
 use super::view::TraceSummary;
 use crate::names::attr;
+use admission::{Admission, Dropped};
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use std::collections::{HashMap, VecDeque};
@@ -20,12 +23,13 @@ const MAX_SPANS_PER_TRACE: usize = 10_000;
 /// long. Keeping every one under load would evict a trace per request, and an evicted
 /// trace is cold memory: its cache misses cost about a tenth of the requests a second
 /// (measured at 35,000 requests/s: 30,200 against 33,700 with a store that stays in cache).
-/// Failed and slow traces are always kept.
+/// Failed and slow traces are always taken.
 pub const RENEWAL: Duration = Duration::from_secs(10);
 
-/// At most this many traces wait for their entry span; beyond it, the oldest is kept as an
-/// ordinary trace without waiting further (a request that runs for long, or spans whose
-/// entry span ended before them).
+/// At most this many trace ids wait in order for their entry span (those of traces since
+/// placed or dropped included); beyond it, the oldest trace still waiting is placed as an
+/// ordinary one without waiting further (a request that runs long, spans whose entry span
+/// was evicted before them).
 const MAX_PENDING: usize = 16_384;
 
 /// Which traces a listing shows.
@@ -90,7 +94,11 @@ pub(super) struct TraceStore {
     kept: VecDeque<TraceId>,
     bytes: usize,
     budget: usize,
+    /// Set when the store first overflows: from then on, ordinary traces are taken at
+    /// the admission's rate.
+    filled: bool,
     admission: Admission,
+    dropped: Dropped,
     /// Ordinary traces not kept because the store was full and renewing faster than
     /// [`RENEWAL`].
     not_kept: u64,
@@ -153,38 +161,6 @@ struct Added {
     keep: bool,
 }
 
-/// The rate at which a full store takes ordinary traces: a bucket of bytes, refilled at
-/// the store's size per [`RENEWAL`], holding at most a second's worth.
-struct Admission {
-    rate: f64,
-    tokens: f64,
-    last: Option<Instant>,
-}
-
-impl Admission {
-    fn new(budget: usize) -> Self {
-        let rate = budget as f64 / RENEWAL.as_secs_f64();
-        Admission {
-            rate,
-            tokens: rate,
-            last: None,
-        }
-    }
-
-    fn allows(&mut self, bytes: usize, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let refill = now.saturating_duration_since(last).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + refill).min(self.rate);
-        }
-        self.last = Some(now);
-        let allowed = self.tokens >= bytes as f64;
-        if allowed {
-            self.tokens -= bytes as f64;
-        }
-        allowed
-    }
-}
-
 impl TraceStore {
     pub fn new(budget: usize) -> Self {
         TraceStore {
@@ -195,7 +171,9 @@ impl TraceStore {
             kept: VecDeque::new(),
             bytes: 0,
             budget,
+            filled: false,
             admission: Admission::new(budget),
+            dropped: Dropped::default(),
             not_kept: 0,
         }
     }
@@ -232,6 +210,10 @@ impl TraceStore {
                 self.kept.push_back(id);
             }
         } else {
+            let (parent, own) = (span.parent_span_id, span.span_context.span_id());
+            if !self.pending.contains_key(&id) && self.dropped.takes(id, parent, own) {
+                return;
+            }
             let trace = self.pending.entry(id).or_insert_with(|| {
                 self.pending_order.push_back(id);
                 self.bytes += TRACE_OVERHEAD;
@@ -244,17 +226,17 @@ impl TraceStore {
             if added.keep {
                 self.place(id, true);
             } else if added.entry {
-                // An ordinary trace whose entry span has ended: kept if there is room for
-                // it (once more: what it holds is counted already), or at the rate that
-                // renews a full store in RENEWAL; else dropped while it is still in cache.
+                // An ordinary trace whose entry span has ended: taken until the store
+                // first fills, then at the rate that renews it in RENEWAL; else dropped
+                // while it is still in cache.
                 let trace_bytes = trace.bytes;
-                let room = self.bytes + trace_bytes <= self.budget;
-                if room || self.admission.allows(trace_bytes, now()) {
+                if !self.filled || self.admission.allows(trace_bytes, now()) {
                     self.place(id, false);
-                } else {
-                    self.pending.remove(&id);
-                    self.bytes -= trace_bytes;
+                } else if let Some(trace) = self.pending.remove(&id) {
+                    self.bytes -= trace.bytes;
                     self.not_kept += 1;
+                    let spans = trace.spans.iter().map(|s| s.span_context.span_id());
+                    self.dropped.remember(id, spans);
                 }
             }
         }
@@ -275,8 +257,10 @@ impl TraceStore {
         self.traces.insert(id, trace);
     }
 
-    /// Forgets the pending ids at the front whose traces were placed or dropped; past
-    /// MAX_PENDING, places the oldest pending trace as an ordinary one.
+    /// Forgets the pending ids at the front whose traces were placed or dropped. Past
+    /// MAX_PENDING ids (those of traces since placed or dropped included), places the
+    /// oldest pending trace as an ordinary one: a request that runs long, or a trace id
+    /// that came back, is then placed without waiting for the admission.
     fn trim_pending(&mut self) {
         while let Some(&id) = self.pending_order.front() {
             if self.pending.contains_key(&id) {
@@ -290,19 +274,21 @@ impl TraceStore {
     }
 
     /// Drops the oldest traces until the store is within its budget: ordinary ones first,
-    /// then those still pending, then failed or slow ones.
+    /// then failed or slow ones, and only then those still waiting for their entry span
+    /// (the requests in flight).
     fn evict(&mut self) {
         while self.bytes > self.budget {
+            self.filled = true;
             let evicted = if let Some(id) = self.ordinary.pop_front() {
                 // Skip ids of traces gone, or moved to `kept`.
                 match self.traces.get(&id) {
                     Some(trace) if !trace.kept => self.traces.remove(&id),
                     _ => continue,
                 }
-            } else if let Some(id) = self.pending_order.pop_front() {
-                self.pending.remove(&id)
             } else if let Some(id) = self.kept.pop_front() {
                 self.traces.remove(&id)
+            } else if let Some(id) = self.pending_order.pop_front() {
+                self.pending.remove(&id)
             } else {
                 return;
             };

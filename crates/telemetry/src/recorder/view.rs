@@ -86,7 +86,7 @@ pub struct MemoryView {
     pub trace_bytes: usize,
     pub traces: usize,
     /// Ordinary traces not kept: the store was full and would have renewed faster than
-    /// in [`crate::recorder::RENEWAL`] (failed and slow traces are always kept).
+    /// in [`crate::recorder::RENEWAL`] (failed and slow traces are always taken).
     pub traces_not_kept: u64,
     pub log_bytes: usize,
     pub logs: usize,

@@ -133,16 +133,53 @@ fn a_full_store_keeps_every_failed_trace_and_evicts_ordinary_ones_first() {
 
 #[test]
 fn a_trace_whose_entry_span_ends_last_is_kept_whole() {
-    let (mut store, clock) = (store(), Clock::new());
-    // A long request's first span, then a full store's worth of others.
+    let (mut store, mut clock) = (store(), Clock::new());
+    // A long request's first span, then ten times what the store holds of others.
     store.add_at(span(7, 2, 1, false), || clock.now());
-    for trace in 100..100 + ROOM as u128 / 2 {
+    for trace in 100..100 + 10 * ROOM as u128 {
         request(&mut store, &clock, trace, false);
     }
+    assert!(store.not_kept() > 0, "the store was full");
+    clock.at += RENEWAL;
     store.add_at(span(7, 1, 0, false), || clock.now());
     let (summary, spans) = store.get(TraceId::from(7)).expect("kept");
     assert_eq!(spans.len(), 2);
     assert!(summary.is_some());
+}
+
+#[test]
+fn the_late_spans_of_a_trace_not_kept_are_not_kept_either() {
+    let (mut store, clock) = (store(), Clock::new());
+    for trace in 1..=10 * ROOM as u128 {
+        request(&mut store, &clock, trace, false);
+    }
+    let dropped = 10 * ROOM as u128;
+    assert!(store.get(TraceId::from(dropped)).is_none(), "not kept");
+    let (len, bytes) = (store.len(), store.bytes());
+    // Its guest's invocation ends after its entry span, then a span under that.
+    store.add_at(span(dropped, 3, 1, false), || clock.now());
+    store.add_at(span(dropped, 4, 3, false), || clock.now());
+    assert_eq!((store.len(), store.bytes()), (len, bytes));
+    assert!(store.get(TraceId::from(dropped)).is_none());
+    // The caller's next request in the same trace is a trace again.
+    store.add_at(span(dropped, 6, 5, true), || clock.now());
+    store.add_at(span(dropped, 5, 0, false), || clock.now());
+    assert_eq!(store.get(TraceId::from(dropped)).unwrap().1.len(), 2);
+}
+
+#[test]
+fn a_flood_of_failed_traces_leaves_the_requests_in_flight_whole() {
+    let (mut store, clock) = (store(), Clock::new());
+    store.add_at(span(7, 2, 1, false), || clock.now());
+    for trace in 100..100 + 10 * ROOM as u128 {
+        request(&mut store, &clock, trace, true);
+    }
+    assert!(store.bytes() <= store.budget);
+    store.add_at(span(7, 1, 0, true), || clock.now());
+    assert_eq!(store.get(TraceId::from(7)).unwrap().1.len(), 2);
+    // The newest failed traces are there, the oldest gone.
+    assert!(store.get(TraceId::from(99 + 10 * ROOM as u128)).is_some());
+    assert!(store.get(TraceId::from(100)).is_none());
 }
 
 #[test]
