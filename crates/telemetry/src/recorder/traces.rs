@@ -8,6 +8,7 @@ use crate::names::attr;
 use admission::{Admission, Dropped};
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -200,47 +201,60 @@ impl TraceStore {
     pub(super) fn add_at(&mut self, span: Recorded, now: impl FnOnce() -> Instant) {
         let id = span.span_context.trace_id();
         let bytes = span_bytes(&span);
-        if let Some(trace) = self.traces.get_mut(&id) {
-            let Some(added) = trace.add(span, bytes) else {
-                return;
-            };
-            self.bytes += bytes;
-            if added.keep && !trace.kept {
-                trace.kept = true;
-                self.kept.push_back(id);
-            }
-        } else {
-            let (parent, own) = (span.parent_span_id, span.span_context.span_id());
-            if !self.pending.contains_key(&id) && self.dropped.takes(id, parent, own) {
-                return;
-            }
-            let trace = self.pending.entry(id).or_insert_with(|| {
+        // Most spans belong to a request in flight: its pending trace is looked for first,
+        // and its map entry found once. The order of pending ids is trimmed only when it
+        // grows or a trace leaves it.
+        let mut trim = false;
+        let trace = match self.pending.entry(id) {
+            Entry::Occupied(pending) => pending.into_mut(),
+            Entry::Vacant(vacant) => {
+                if let Some(trace) = self.traces.get_mut(&id) {
+                    let Some(added) = trace.add(span, bytes) else {
+                        return;
+                    };
+                    self.bytes += bytes;
+                    if added.keep && !trace.kept {
+                        trace.kept = true;
+                        self.kept.push_back(id);
+                    }
+                    self.evict();
+                    return;
+                }
+                let (parent, own) = (span.parent_span_id, span.span_context.span_id());
+                if self.dropped.takes(id, parent, own) {
+                    return;
+                }
                 self.pending_order.push_back(id);
                 self.bytes += TRACE_OVERHEAD;
-                Trace::new()
-            });
-            let Some(added) = trace.add(span, bytes) else {
-                return;
-            };
-            self.bytes += bytes;
-            if added.keep {
-                self.place(id, true);
-            } else if added.entry {
-                // An ordinary trace whose entry span has ended: taken until the store
-                // first fills, then at the rate that renews it in RENEWAL; else dropped
-                // while it is still in cache.
-                let trace_bytes = trace.bytes;
-                if !self.filled || self.admission.allows(trace_bytes, now()) {
-                    self.place(id, false);
-                } else if let Some(trace) = self.pending.remove(&id) {
-                    self.bytes -= trace.bytes;
-                    self.not_kept += 1;
-                    let spans = trace.spans.iter().map(|s| s.span_context.span_id());
-                    self.dropped.remember(id, spans);
-                }
+                trim = true;
+                vacant.insert(Trace::new())
             }
+        };
+        let Some(added) = trace.add(span, bytes) else {
+            return;
+        };
+        self.bytes += bytes;
+        if added.keep {
+            self.place(id, true);
+            trim = true;
+        } else if added.entry {
+            // An ordinary trace whose entry span has ended: taken until the store first
+            // fills, then at the rate that renews it in RENEWAL; else dropped while it is
+            // still in cache.
+            let trace_bytes = trace.bytes;
+            if !self.filled || self.admission.allows(trace_bytes, now()) {
+                self.place(id, false);
+            } else if let Some(trace) = self.pending.remove(&id) {
+                self.bytes -= trace.bytes;
+                self.not_kept += 1;
+                let spans = trace.spans.iter().map(|s| s.span_context.span_id());
+                self.dropped.remember(id, spans);
+            }
+            trim = true;
         }
-        self.trim_pending();
+        if trim {
+            self.trim_pending();
+        }
         self.evict();
     }
 
