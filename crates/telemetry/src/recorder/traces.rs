@@ -86,11 +86,12 @@ pub(super) struct TraceStore {
     /// of their own stays in cache, where the placed traces' map is large and cold, and
     /// most traces of a loaded store never enter it.
     pending: HashMap<TraceId, Trace>,
-    /// Oldest first: pending traces (an id is left here when its trace is placed or
-    /// dropped, and skipped), and, for eviction, the ordinary and the kept traces. A trace
-    /// moves to `kept` when it turns out failed or slow; its id left in `ordinary` is
-    /// then skipped.
+    /// Pending traces, oldest first. An id stays when its trace is placed or dropped, and
+    /// is skipped then.
     pending_order: VecDeque<TraceId>,
+    /// Placed traces oldest first, for eviction: ordinary ones, and those kept longer. A
+    /// trace moves to `kept` when it turns out failed or slow; its id left in `ordinary`
+    /// is then skipped.
     ordinary: VecDeque<TraceId>,
     kept: VecDeque<TraceId>,
     bytes: usize,
@@ -202,8 +203,8 @@ impl TraceStore {
         let id = span.span_context.trace_id();
         let bytes = span_bytes(&span);
         // Most spans belong to a request in flight: its pending trace is looked for first,
-        // and its map entry found once. The order of pending ids is trimmed only when it
-        // grows or a trace leaves it.
+        // and its map entry found once. The order of pending ids is trimmed when a trace
+        // leaves it, or when it grows past MAX_PENDING.
         let mut trim = false;
         let trace = match self.pending.entry(id) {
             Entry::Occupied(pending) => pending.into_mut(),
@@ -226,7 +227,7 @@ impl TraceStore {
                 }
                 self.pending_order.push_back(id);
                 self.bytes += TRACE_OVERHEAD;
-                trim = true;
+                trim = self.pending_order.len() > MAX_PENDING;
                 vacant.insert(Trace::new())
             }
         };
