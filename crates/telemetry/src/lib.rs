@@ -24,6 +24,7 @@ pub mod propagation;
 pub mod recorder;
 mod resource;
 mod shared_batch;
+mod shared_collection;
 mod subscriber;
 pub mod tls;
 

@@ -18,6 +18,9 @@ use crate::recorder::{
     Recorder, RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
 };
 use crate::shared_batch::{BatchSettings, SharedBatchProcessor};
+use crate::shared_collection::{
+    FinalCollection, ViewAndExporter, export_interval, shares_collection,
+};
 use crate::tls::TlsMaterial;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
@@ -25,6 +28,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter as _;
 use opentelemetry_sdk::metrics::{
     Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
 };
@@ -52,6 +56,9 @@ pub struct Telemetry {
     export_health: Vec<Arc<SignalHealth>>,
     /// Recent traces and log records for the built-in view, when it is on.
     recorder: Option<Arc<Recorder>>,
+    /// Sends the metrics collected at a flush or the shutdown to the exporter that shares
+    /// the view's collection, whatever its interval says.
+    final_collection: FinalCollection,
 }
 
 impl Telemetry {
@@ -69,6 +76,7 @@ impl Telemetry {
             tls: load_tls(&config)?,
             meter: None,
             health: Vec::new(),
+            final_collection: FinalCollection::default(),
         };
         let resource =
             crate::resource::build(|name| std::env::var(name).ok(), &config.resource_attributes);
@@ -112,6 +120,7 @@ impl Telemetry {
             logger_provider,
             instruments,
             export_health: setup.health,
+            final_collection: setup.final_collection,
             recorder,
             config,
         })
@@ -257,7 +266,9 @@ impl Telemetry {
     /// export timeout): call it from a blocking context.
     pub fn flush(&self) {
         let _ = self.tracer_provider.force_flush();
+        self.final_collection.set(true);
         let _ = self.meter_provider.force_flush();
+        self.final_collection.set(false);
         if let Some(provider) = &self.logger_provider {
             let _ = provider.force_flush();
         }
@@ -267,6 +278,7 @@ impl Telemetry {
     /// shutdown itself are kept. Blocks until the exporters are done (each bounded by
     /// its export timeout): call it from a blocking context.
     pub fn shutdown(&self) {
+        self.final_collection.set(true);
         let results = [
             (Signal::Traces, self.tracer_provider.shutdown()),
             (Signal::Metrics, self.meter_provider.shutdown()),
@@ -302,6 +314,9 @@ struct ExportSetup {
     /// Where exports are counted; `None` while the meter provider is being built.
     meter: Option<opentelemetry::metrics::Meter>,
     health: Vec<Arc<SignalHealth>>,
+    /// Set before a flush or the shutdown, for an exporter that shares the view's
+    /// collection of metrics.
+    final_collection: FinalCollection,
 }
 
 impl ExportSetup {
@@ -433,13 +448,8 @@ fn build_meter_provider(
 ) -> anyhow::Result<(SdkMeterProvider, Option<std::net::SocketAddr>)> {
     let console = config.console_format;
     let mut builder = SdkMeterProvider::builder().with_resource(resource);
-    if let Some(recorder) = recorder {
-        let exporter = RecordingMetricExporter(recorder.clone());
-        let reader = PeriodicReader::builder(exporter)
-            .with_interval(crate::recorder::INTERVAL)
-            .build();
-        builder = builder.with_reader(reader);
-    }
+    // The view's reader, unless the OTLP exporter shares its collection.
+    let mut view_reader = recorder.map(|recorder| RecordingMetricExporter(recorder.clone()));
     if config.histogram_aggregation == HistogramAggregation::Base2Exponential {
         builder = builder.with_view(|instrument: &Instrument| {
             (instrument.kind() == InstrumentKind::Histogram).then(|| {
@@ -460,7 +470,27 @@ fn build_meter_provider(
             Exporter::Otlp(protocol) => {
                 let (inner, health) =
                     setup.otlp(config, Signal::Metrics, protocol, metric_exporter);
-                builder.with_reader(PeriodicReader::builder(Watched { inner, health }).build())
+                let exporter = Watched { inner, health };
+                let interval = export_interval();
+                match view_reader.take() {
+                    Some(view) if shares_collection(exporter.temporality(), interval) => {
+                        let shared = ViewAndExporter::new(
+                            view,
+                            exporter,
+                            interval,
+                            setup.final_collection.clone(),
+                        );
+                        builder.with_reader(
+                            PeriodicReader::builder(shared)
+                                .with_interval(crate::recorder::INTERVAL)
+                                .build(),
+                        )
+                    }
+                    view => {
+                        view_reader = view;
+                        builder.with_reader(PeriodicReader::builder(exporter).build())
+                    }
+                }
             }
             Exporter::Console => builder
                 .with_reader(PeriodicReader::builder(ConsoleMetricExporter::new(console)).build()),
@@ -477,6 +507,12 @@ fn build_meter_provider(
                 builder.with_reader(reader)
             }
         };
+    }
+    if let Some(exporter) = view_reader {
+        let reader = PeriodicReader::builder(exporter)
+            .with_interval(crate::recorder::INTERVAL)
+            .build();
+        builder = builder.with_reader(reader);
     }
     Ok((builder.build(), prometheus_addr))
 }

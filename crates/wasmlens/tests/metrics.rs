@@ -356,3 +356,45 @@ route = "/m"
     assert_eq!(active.len(), methods.len(), "{active:#?}");
     assert!(active.values().all(|v| *v == 0.0), "{active:#?}");
 }
+
+/// With the view on (the default), the OTLP exporter shares the view's collection: it is
+/// still sent every `OTEL_METRIC_EXPORT_INTERVAL`, while the server runs, and what was
+/// recorded last at shutdown.
+#[tokio::test]
+async fn metrics_shared_with_the_view_are_exported_at_their_interval_and_at_shutdown() {
+    let receiver = OtlpReceiver::start().await;
+    let mut env = receiver.exporter_env(Transport::HttpProtobuf);
+    env.push(("OTEL_METRIC_EXPORT_INTERVAL", "2000".to_owned()));
+    let hello = guest("http-hello");
+    let server = Wasmlens::serve(BIN, &[hello.to_str().unwrap()], &env).await;
+    let invocations = |receiver: &OtlpReceiver| {
+        receiver
+            .metrics()
+            .iter()
+            .rev()
+            .find(|m| {
+                m.name == "component.invocations"
+                    && m.attributes.get("outcome").map(String::as_str) == Some("ok")
+            })
+            .map_or(0.0, |m| m.value)
+    };
+    for _ in 0..3 {
+        http_get(&server.url("/"), &[]).await;
+    }
+    // Before any shutdown: the periodic export.
+    receiver
+        .wait_until("an export every two seconds", WAIT, |r| {
+            invocations(r) == 3.0
+        })
+        .await;
+    http_get(&server.url("/"), &[]).await;
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+    receiver
+        .wait_until("the final collection", WAIT, |r| invocations(r) == 4.0)
+        .await;
+    assert!(
+        stderr.contains("telemetry view: "),
+        "the view is on, so the collection is shared: {stderr}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The recorder's place in the pipeline: a span processor where no OTLP exporter shares
 //! its spans (see `crate::shared_batch`), a log processor beside the exporters', seeing
-//! the same records, and a metric exporter on a reader of
-//! its own (the exporters' readers collect far less often than a live view needs).
+//! the same records, and a metric exporter on a reader that collects every second, its own
+//! or one it shares with the OTLP exporter (see `crate::shared_collection`).
 
 use super::Recorder;
 use super::view::LogView;
