@@ -4,7 +4,7 @@
 // glibc's malloc spent about 10,800 instructions on a hello request, and 33,000 with
 // telemetry on, where spans are allocated on the request threads and freed on the exporter's.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: wasmlens_allocator::Mimalloc = wasmlens_allocator::Mimalloc;
 
 mod view;
 

@@ -1,7 +1,7 @@
 //! The binary containerd starts for the runtime `io.containerd.wasmlens.v1`.
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: wasmlens_allocator::Mimalloc = wasmlens_allocator::Mimalloc;
 
 fn main() {
     // The daemon (started by `start` with a socket to serve); not `start` or `delete`.
