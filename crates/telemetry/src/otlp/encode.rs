@@ -88,9 +88,9 @@ impl TraceEncoder {
             self.scope(scope);
             let members = batch.iter().zip(&group_of).filter(|(_, g)| **g == group);
             for (span, _) in members {
-                let at = self.out.begin(2);
+                let at = self.out.begin_span(2);
                 self.out.span(span.borrow());
-                self.out.end(at);
+                self.out.end_span(at);
             }
             self.out
                 .string(3, scope.schema_url().unwrap_or_default().as_bytes());
@@ -148,9 +148,10 @@ fn scope_block(scope: &InstrumentationScope) -> Vec<u8> {
 
 /// A protobuf writer. A nested message is written in place after a one-byte length,
 /// which is widened when the message ends: only a message longer than 127 bytes moves
-/// (a span, then its scope's group, then the resource's: a few copies of a batch),
-/// rather than every level's length being computed again for every level above.
-/// Scalar fields at their default value are left out, as proto3 (and prost) do.
+/// (its scope's group, then the resource's: a few copies of a batch), rather than every
+/// level's length being computed again for every level above. A span, almost always
+/// 128 bytes to 16 KiB long, has two bytes for its length from the start. Scalar fields at their default value are
+/// left out, as proto3 (and prost) do.
 #[derive(Debug, Default)]
 struct Writer {
     buf: Vec<u8>,
@@ -224,26 +225,42 @@ impl Writer {
         let len = self.buf.len() - start;
         match self.buf.get_mut(start - 1) {
             Some(prefix) if len < 0x80 => *prefix = len as u8,
-            _ => self.widen(start, len),
+            _ => self.resize_length(start, len, 1),
         }
     }
 
-    /// Ends a message longer than a one-byte length can say: moves it to make room.
-    #[cold]
-    fn widen(&mut self, start: usize, len: usize) {
-        let mut prefix = [0u8; 10];
-        let mut n = 0;
-        let mut value = len as u64;
-        while value >= 0x80 {
-            prefix[n] = value as u8 | 0x80;
-            value >>= 7;
-            n += 1;
+    /// Starts a nested message with two bytes for its length, for `end_span`.
+    #[inline]
+    fn begin_span(&mut self, field: u32) -> usize {
+        self.key(field, LEN);
+        self.buf.extend_from_slice(&[0, 0]);
+        self.buf.len()
+    }
+
+    #[inline]
+    fn end_span(&mut self, start: usize) {
+        let len = self.buf.len() - start;
+        if (0x80..0x4000).contains(&len) {
+            self.buf[start - 2] = len as u8 | 0x80;
+            self.buf[start - 1] = (len >> 7) as u8;
+        } else {
+            self.resize_length(start, len, 2);
         }
-        prefix[n] = value as u8;
-        n += 1;
-        self.buf.resize(self.buf.len() + n - 1, 0);
-        self.buf.copy_within(start..start + len, start + n - 1);
-        self.buf[start - 1..start - 1 + n].copy_from_slice(&prefix[..n]);
+    }
+
+    /// Ends a message whose length takes other than the `reserved` bytes left for it:
+    /// moves it to fit (prost writes the shortest varint).
+    #[cold]
+    fn resize_length(&mut self, start: usize, len: usize, reserved: usize) {
+        let mut prefix = [0u8; 10];
+        let n = varint_into(&mut prefix, len as u64);
+        let at = start - reserved;
+        if n > reserved {
+            self.buf.resize(self.buf.len() + n - reserved, 0);
+        }
+        self.buf.copy_within(start..start + len, at + n);
+        self.buf.truncate(at + n + len);
+        self.buf[at..at + n].copy_from_slice(&prefix[..n]);
     }
 
     #[inline]
@@ -367,6 +384,18 @@ impl Writer {
             flags(span.parent_span_is_remote, context.trace_flags().to_u8()),
         );
     }
+}
+
+/// Writes `value` as a varint at the start of `out`; returns how many bytes it took.
+fn varint_into(out: &mut [u8], mut value: u64) -> usize {
+    let mut n = 0;
+    while value >= 0x80 {
+        out[n] = value as u8 | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    out[n] = value as u8;
+    n + 1
 }
 
 fn flags(remote: bool, trace_flags: u8) -> u32 {

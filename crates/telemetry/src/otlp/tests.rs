@@ -311,12 +311,15 @@ fn plain_span(scope: InstrumentationScope, attributes: Vec<KeyValue>) -> SpanDat
     }
 }
 
-/// Messages whose lengths take three and four bytes (a value of 20 KB, one of 3 MB).
+/// Spans whose lengths take one, two, three and four bytes (no attribute, a value of
+/// 200 bytes, of 20 KB, of 3 MB): a span's length has two bytes before it is known.
 #[test]
-fn long_messages_encode_as_the_sdk_does() {
+fn messages_of_every_length_encode_as_the_sdk_does() {
     let resource = Resource::builder().build();
     let scope = InstrumentationScope::builder("s").build();
     let batch = [
+        plain_span(scope.clone(), vec![]),
+        plain_span(scope.clone(), vec![KeyValue::new("a", "w".repeat(200))]),
         plain_span(scope.clone(), vec![KeyValue::new("a", "x".repeat(20_000))]),
         plain_span(scope, vec![KeyValue::new("b", "y".repeat(3 << 20))]),
     ];
