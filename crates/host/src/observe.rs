@@ -293,7 +293,9 @@ impl ComponentTelemetry {
             // `faas.invocation_id` is the span's id, drawn here so that the span starts
             // with all its attributes.
             let span_id = span_id.unwrap_or_else(wasmlens_telemetry::ids::new_span_id);
-            let mut attrs = Vec::with_capacity(self.invocation_span_attrs.len() + 2);
+            // With room for the four `end_invocation` may set (fuel, peak memory,
+            // duration, error type), which would otherwise reallocate them.
+            let mut attrs = Vec::with_capacity(self.invocation_span_attrs.len() + 2 + 4);
             attrs.extend_from_slice(&self.invocation_span_attrs);
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
             let invocation_id = wasmlens_telemetry::ids::span_id_hex(span_id);
