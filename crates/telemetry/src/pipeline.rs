@@ -40,7 +40,8 @@ use std::sync::Arc;
 const SCOPE: &str = "wasmlens";
 
 /// The running telemetry pipeline and the contract's instruments. Cheap to share by
-/// reference; [`Telemetry::shutdown`] flushes everything recorded so far.
+/// reference; [`Telemetry::shutdown`] flushes everything recorded so far (a pipeline
+/// dropped without it may not export the metrics it collects last).
 pub struct Telemetry {
     config: TelemetryConfig,
     tracer_provider: SdkTracerProvider,
@@ -266,9 +267,10 @@ impl Telemetry {
     /// export timeout): call it from a blocking context.
     pub fn flush(&self) {
         let _ = self.tracer_provider.force_flush();
-        self.final_collection.set(true);
-        let _ = self.meter_provider.force_flush();
-        self.final_collection.set(false);
+        {
+            let _flushing = self.final_collection.flushing();
+            let _ = self.meter_provider.force_flush();
+        }
         if let Some(provider) = &self.logger_provider {
             let _ = provider.force_flush();
         }
@@ -278,9 +280,12 @@ impl Telemetry {
     /// shutdown itself are kept. Blocks until the exporters are done (each bounded by
     /// its export timeout): call it from a blocking context.
     pub fn shutdown(&self) {
-        self.final_collection.set(true);
+        let traces = self.tracer_provider.shutdown();
+        // Only now: while the spans were flushed, the view's collections went on, each
+        // to the exporter only when due.
+        self.final_collection.shutting_down();
         let results = [
-            (Signal::Traces, self.tracer_provider.shutdown()),
+            (Signal::Traces, traces),
             (Signal::Metrics, self.meter_provider.shutdown()),
             (
                 Signal::Logs,

@@ -15,7 +15,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,18 +38,35 @@ pub(crate) fn shares_collection(temporality: Temporality, interval: Duration) ->
     temporality == Temporality::Cumulative && interval >= INTERVAL
 }
 
-/// Asks for the next collections to go to the exporter whatever its interval says: set
-/// before the provider's flush or shutdown, so that what it collects then is exported.
+/// Asks for collections to go to the exporter whatever its interval says: while a flush
+/// runs (flushes may overlap, and one may outlive its caller's wait), and from the
+/// shutdown on, so that what the provider collects then is exported.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct FinalCollection(Arc<AtomicBool>);
+pub(crate) struct FinalCollection(Arc<AtomicUsize>);
+
+/// Counts as a flush under way until dropped.
+pub(crate) struct Flushing(FinalCollection);
+
+impl Drop for Flushing {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl FinalCollection {
-    pub(crate) fn set(&self, on: bool) {
-        self.0.store(on, Ordering::Release);
+    /// For the length of a flush: hold what it returns until the flush is over.
+    pub(crate) fn flushing(&self) -> Flushing {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        Flushing(self.clone())
+    }
+
+    /// For good: set before the provider's shutdown, never undone.
+    pub(crate) fn shutting_down(&self) {
+        std::mem::forget(self.flushing());
     }
 
     fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.load(Ordering::Acquire) > 0
     }
 }
 
@@ -110,8 +127,8 @@ impl<E: PushMetricExporter> ViewAndExporter<E> {
     }
 
     fn exporter_due(&self) -> bool {
-        // Due times move on even during a flush, so that the next periodic export comes
-        // an interval after the flush's rather than at once.
+        // Asked at every collection, a flush's too: one that falls within half a view
+        // interval of the due time is then the periodic export as well.
         let due = self
             .schedule
             .lock()
@@ -182,6 +199,22 @@ mod tests {
         assert!(schedule.due(start + Duration::from_secs(35)));
         assert!(!schedule.due(start + Duration::from_secs(36)));
         assert!(schedule.due(start + Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn overlapping_flushes_and_the_shutdown_each_keep_the_final_collection() {
+        let collection = FinalCollection::default();
+        assert!(!collection.is_set());
+        let (first, second) = (collection.flushing(), collection.flushing());
+        drop(first);
+        assert!(collection.is_set(), "the second flush is not over");
+        drop(second);
+        assert!(!collection.is_set());
+        // A flush that outlives its caller's wait ends after the shutdown began.
+        let late = collection.flushing();
+        collection.shutting_down();
+        drop(late);
+        assert!(collection.is_set(), "for good");
     }
 
     #[test]

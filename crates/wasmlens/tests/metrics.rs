@@ -357,9 +357,34 @@ route = "/m"
     assert!(active.values().all(|v| *v == 0.0), "{active:#?}");
 }
 
-/// With the view on (the default), the OTLP exporter shares the view's collection: it is
-/// still sent every `OTEL_METRIC_EXPORT_INTERVAL`, while the server runs, and what was
-/// recorded last at shutdown.
+/// The SDK's periodic metric readers running in process `pid`: one thread each (Linux
+/// shows its name, "OpenTelemetry.Metrics.PeriodicReader", cut to 15 bytes).
+fn metric_readers(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter(|task| {
+            let comm = task.as_ref().unwrap().path().join("comm");
+            std::fs::read_to_string(comm).is_ok_and(|name| name.starts_with("OpenTelemetry.M"))
+        })
+        .count()
+}
+
+fn ok_invocations(receiver: &OtlpReceiver) -> f64 {
+    receiver
+        .metrics()
+        .iter()
+        .rev()
+        .find(|m| {
+            m.name == "component.invocations"
+                && m.attributes.get("outcome").map(String::as_str) == Some("ok")
+        })
+        .map_or(0.0, |m| m.value)
+}
+
+/// With the view on (the default), the OTLP exporter shares the view's collection (one
+/// reader, so one aggregation of each measurement): it is still sent every
+/// `OTEL_METRIC_EXPORT_INTERVAL`, while the server runs, and what was recorded last at
+/// shutdown.
 #[tokio::test]
 async fn metrics_shared_with_the_view_are_exported_at_their_interval_and_at_shutdown() {
     let receiver = OtlpReceiver::start().await;
@@ -367,34 +392,47 @@ async fn metrics_shared_with_the_view_are_exported_at_their_interval_and_at_shut
     env.push(("OTEL_METRIC_EXPORT_INTERVAL", "2000".to_owned()));
     let hello = guest("http-hello");
     let server = Wasmlens::serve(BIN, &[hello.to_str().unwrap()], &env).await;
-    let invocations = |receiver: &OtlpReceiver| {
-        receiver
-            .metrics()
-            .iter()
-            .rev()
-            .find(|m| {
-                m.name == "component.invocations"
-                    && m.attributes.get("outcome").map(String::as_str) == Some("ok")
-            })
-            .map_or(0.0, |m| m.value)
-    };
+    assert_eq!(metric_readers(server.pid()), 1, "one reader for both");
     for _ in 0..3 {
         http_get(&server.url("/"), &[]).await;
     }
     // Before any shutdown: the periodic export.
     receiver
         .wait_until("an export every two seconds", WAIT, |r| {
-            invocations(r) == 3.0
+            ok_invocations(r) == 3.0
         })
         .await;
     http_get(&server.url("/"), &[]).await;
     let (status, stderr) = server.terminate().await;
     assert!(status.success(), "{stderr}");
     receiver
-        .wait_until("the final collection", WAIT, |r| invocations(r) == 4.0)
+        .wait_until("the final collection", WAIT, |r| ok_invocations(r) == 4.0)
         .await;
-    assert!(
-        stderr.contains("telemetry view: "),
-        "the view is on, so the collection is shared: {stderr}"
+}
+
+/// Delta temporality cannot share the view's (cumulative) collection: it keeps a reader
+/// of its own, and its points still arrive.
+#[tokio::test]
+async fn delta_metrics_keep_a_reader_of_their_own() {
+    let receiver = OtlpReceiver::start().await;
+    let mut env = receiver.exporter_env(Transport::HttpProtobuf);
+    env.push((
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        "delta".to_owned(),
+    ));
+    let hello = guest("http-hello");
+    let server = Wasmlens::serve(BIN, &[hello.to_str().unwrap()], &env).await;
+    assert_eq!(
+        metric_readers(server.pid()),
+        2,
+        "the view's and the exporter's"
     );
+    for _ in 0..2 {
+        http_get(&server.url("/"), &[]).await;
+    }
+    let (status, stderr) = server.terminate().await;
+    assert!(status.success(), "{stderr}");
+    receiver
+        .wait_until("the final collection", WAIT, |r| ok_invocations(r) == 2.0)
+        .await;
 }
