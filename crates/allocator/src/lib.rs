@@ -24,8 +24,31 @@ pub struct Mimalloc;
 /// smaller than its alignment falls in a size class that does not keep it (as std
 /// reasons for malloc).
 #[inline]
-fn plain(align: usize, size: usize) -> bool {
+fn needs_no_alignment(align: usize, size: usize) -> bool {
     align <= GUARANTEED_ALIGN && align <= size
+}
+
+/// Serves `layout` with `plain(size)` where mimalloc's own alignment is enough, else with
+/// `aligned(size, align)`.
+///
+/// # Safety
+/// The two must be mimalloc's allocation calls of one kind (plain or zeroed).
+#[inline]
+unsafe fn allocate(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    // SAFETY: FFI calls with no preconditions beyond a power-of-two alignment, which a
+    // `Layout` has.
+    unsafe {
+        if needs_no_alignment(align, size) {
+            plain(size).cast()
+        } else {
+            aligned(size, align).cast()
+        }
+    }
 }
 
 // SAFETY: every block comes from mimalloc and goes back to it; mimalloc's `mi_free` and
@@ -34,29 +57,14 @@ fn plain(align: usize, size: usize) -> bool {
 unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        // SAFETY: FFI calls with no preconditions beyond a power-of-two alignment, which
-        // a `Layout` has.
-        unsafe {
-            if plain(align, size) {
-                mi::mi_malloc(size).cast()
-            } else {
-                mi::mi_malloc_aligned(size, align).cast()
-            }
-        }
+        // SAFETY: mimalloc's two allocation calls.
+        unsafe { allocate(layout, mi::mi_malloc, mi::mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        // SAFETY: as in `alloc`.
-        unsafe {
-            if plain(align, size) {
-                mi::mi_zalloc(size).cast()
-            } else {
-                mi::mi_zalloc_aligned(size, align).cast()
-            }
-        }
+        // SAFETY: mimalloc's two zeroing allocation calls.
+        unsafe { allocate(layout, mi::mi_zalloc, mi::mi_zalloc_aligned) }
     }
 
     #[inline]
@@ -71,7 +79,7 @@ unsafe impl GlobalAlloc for Mimalloc {
         // SAFETY: the caller gives back a block this allocator returned, and a new size
         // that is not zero.
         unsafe {
-            if plain(align, new_size) {
+            if needs_no_alignment(align, new_size) {
                 mi::mi_realloc(ptr.cast::<c_void>(), new_size).cast()
             } else {
                 mi::mi_realloc_aligned(ptr.cast::<c_void>(), new_size, align).cast()

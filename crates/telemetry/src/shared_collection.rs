@@ -60,9 +60,10 @@ impl FinalCollection {
         Flushing(self.clone())
     }
 
-    /// For good: set before the provider's shutdown, never undone.
+    /// For good: set before the provider's shutdown, never undone (a count no
+    /// `Flushing` gives back).
     pub(crate) fn shutting_down(&self) {
-        std::mem::forget(self.flushing());
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 
     fn is_set(&self) -> bool {
