@@ -41,10 +41,14 @@ class Variant:
         self.env[name] = value
         self.name += f" {assignment}"
 
-    def start(self, guest: pathlib.Path, port: int) -> subprocess.Popen:
+    def start(self, guest: pathlib.Path, port: int, log) -> subprocess.Popen:
+        """Starts it on `port`, its stderr appended to `log` (where wasmlens says which of
+        its variables it could not read)."""
         argv, env = bench.Contender(self.key, self.binary, guest).command(port)
         env.update(self.env)
-        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log.write(f"--- {self.name}\n")
+        log.flush()
+        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def parse(specs: list[str], default_binary: pathlib.Path) -> list[Variant]:
@@ -67,7 +71,8 @@ def main() -> int:
     parser.add_argument("contenders", nargs="+", metavar="KEY[@PATH] [VAR=VALUE ...]")
     parser.add_argument("--wasmlens", default=str(bench.ROOT / "target/release/wasmlens"))
     parser.add_argument("--guest", default="WAT hello", choices=list(bench.GUESTS))
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="at least this many, rounded up to a multiple of the contenders")
     parser.add_argument("--duration", default="5s")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: proves the script works")
@@ -76,39 +81,84 @@ def main() -> int:
         args.rounds, args.duration = 1, "1s"
     variants = parse(args.contenders, pathlib.Path(args.wasmlens))
     guest = bench.GUESTS[args.guest]
-    # The sink built beside the first contender's binary.
-    sink = subprocess.Popen(
-        [str(variants[0].binary.parent / "examples/otlp-sink"), "--http", str(bench.SINK_PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    measured: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(variants))}
-    try:
-        time.sleep(0.3)
-        for round_ in range(args.rounds):
-            # Each round starts one contender later, so none is always first.
+    if not guest.exists():
+        sys.exit(f"{guest} is not built (scripts/bench.sh builds it)")
+    # Every contender gets the first slot equally often (a smoke run proves only that it runs).
+    rounds = 1 if args.smoke else -(-args.rounds // len(variants)) * len(variants)
+    log_path = bench.ROOT / "target/compare.log"
+    measured: dict[int, list[dict]] = {i: [] for i in range(len(variants))}
+    with open(log_path, "w") as log, OtlpSink(variants, pathlib.Path(args.wasmlens)) as sink:
+        for round_ in range(rounds):
             order = list(range(len(variants)))
             order = order[round_ % len(order):] + order[:round_ % len(order)]
             for i in order:
-                port = bench.free_port()
-                proc = variants[i].start(guest, port)
-                bench.wait_ready(port, proc)
-                bench.wrk(port, "1s", args.connections)  # warm-up
-                result = bench.wrk(port, args.duration, args.connections, proc.pid)
-                bench.stop(proc)
-                measured[i].append((result["rps"], result["cpu_us"]))
-            print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
-    finally:
-        sink.terminate()
-        sink.wait()
+                measured[i].append(measure(variants[i], guest, args, log))
+                if variants[i].key == "C":
+                    sink.drain()
+            print(f"round {round_ + 1} of {rounds} done", file=sys.stderr, flush=True)
 
-    medians = [(statistics.median(r for r, _ in m), statistics.median(c for _, c in m))
-               for m in measured.values()]
-    base_rps, base_cpu = medians[0]
-    print(f"{args.guest}, {args.rounds} rounds of {args.duration}, medians\n")
-    print("| contender | requests/s | against the first | CPU µs a request | against the first |")
-    print("|---|---:|---:|---:|---:|")
-    for variant, (rps, cpu) in zip(variants, medians):
-        print(f"| {variant.name} | {rps:,.0f} | {rps / base_rps - 1:+.1%} | {cpu:.1f} | {cpu / base_cpu - 1:+.1%} |")
+    medians = [(statistics.median(r["rps"] for r in m), statistics.median(r["cpu_us"] for r in m),
+                sum(r["errors"] for r in m)) for m in measured.values()]
+    base_rps, base_cpu, _ = medians[0]
+    print(f"{args.guest}, {rounds} rounds of {args.duration}, medians (wasmlens's stderr: {log_path})\n")
+    print("| contender | requests/s | against the first | CPU µs a request | against the first | errors |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for variant, (rps, cpu, errors) in zip(variants, medians):
+        print(f"| {variant.name} | {rps:,.0f} | {rps / base_rps - 1:+.1%} | {cpu:.1f} "
+              f"| {cpu / base_cpu - 1:+.1%} | {errors} |")
+    if any(errors for _, _, errors in medians):
+        print("\nSome requests failed: their contender's figures do not measure what it should.")
+        return 1
     return 0
+
+
+def measure(variant: Variant, guest: pathlib.Path, args, log) -> dict:
+    """One round of one contender: started, warmed up, loaded, and stopped however that ends."""
+    port = bench.free_port()
+    proc = variant.start(guest, port, log)
+    try:
+        bench.wait_ready(port, proc)
+        bench.wrk(port, "1s", args.connections)  # warm-up
+        return bench.wrk(port, args.duration, args.connections, proc.pid)
+    finally:
+        bench.stop(proc)
+
+
+class OtlpSink:
+    """C's OTLP sink (the one built beside `wasmlens`), when a contender is C."""
+
+    def __init__(self, variants: list[Variant], wasmlens: pathlib.Path):
+        self.binary = wasmlens.parent / "examples/otlp-sink"
+        self.needed = any(v.key == "C" for v in variants)
+        self.proc = None
+
+    def __enter__(self):
+        if not self.needed:
+            return self
+        if not self.binary.exists():
+            sys.exit(f"{self.binary} does not exist (build it first)")
+        self.proc = subprocess.Popen([str(self.binary), "--http", str(bench.SINK_PORT)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                sys.exit(f"the OTLP sink exited at once (is port {bench.SINK_PORT} taken?)")
+            try:
+                bench.sink_stats()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit(f"the OTLP sink did not answer on port {bench.SINK_PORT}")
+                time.sleep(0.05)
+
+    def drain(self) -> None:
+        """Empties the sink, which holds what it received until asked."""
+        bench.sink_stats()
+
+    def __exit__(self, *_):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
 
 
 if __name__ == "__main__":
