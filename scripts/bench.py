@@ -139,11 +139,14 @@ class Contender:
             env["WASMLENS_OTLP_SPAN_ENCODER"] = "sdk"
         return [str(self.wasmlens), "serve", "--listen", listen, *flags, str(self.guest)], env
 
-    def start(self, port: int, extra: list[str] = ()) -> subprocess.Popen:
-        argv, env = self.command(port)
+    def start(self, port: int, extra: list[str] = (), env: dict | None = None,
+              stderr=subprocess.DEVNULL) -> subprocess.Popen:
+        """Starts it on `port`, with `extra` flags and `env` variables beside its own."""
+        argv, own_env = self.command(port)
         if extra:
             argv = argv[:-1] + list(extra) + argv[-1:]
-        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        own_env.update(env or {})
+        return subprocess.Popen(argv, env=own_env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def stop(proc: subprocess.Popen) -> None:

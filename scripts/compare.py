@@ -44,11 +44,9 @@ class Variant:
     def start(self, guest: pathlib.Path, port: int, log) -> subprocess.Popen:
         """Starts it on `port`, its stderr appended to `log` (where wasmlens says which of
         its variables it could not read)."""
-        argv, env = bench.Contender(self.key, self.binary, guest).command(port)
-        env.update(self.env)
         log.write(f"--- {self.name}\n")
         log.flush()
-        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        return bench.Contender(self.key, self.binary, guest).start(port, env=self.env, stderr=log)
 
 
 def parse(specs: list[str], default_binary: pathlib.Path) -> list[Variant]:
