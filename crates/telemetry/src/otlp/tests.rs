@@ -361,3 +361,31 @@ fn scopes_with_reordered_or_float_attributes_encode_as_the_sdk_does() {
     let expected = sdk_request(&zeros, &resource).encode_to_vec();
     assert_eq!(encoder.encode(&zeros), expected.as_slice());
 }
+
+/// Attributes around the length at which a `KeyValue` stops being written in one go
+/// (127 bytes, then 128): every key length from none to past it, with values of every
+/// kind written that way, and a few lengths of string on either side.
+#[test]
+fn attributes_on_either_side_of_the_one_piece_length_encode_as_the_sdk_does() {
+    let resource = Resource::builder_empty().build();
+    let scope = InstrumentationScope::builder("s").build();
+    let values = || {
+        let texts = [0, 1, 90, 110, 120, 123, 124, 125, 126, 127, 128, 129].map(|n| "v".repeat(n));
+        let scalars = [
+            Value::Bool(true),
+            Value::I64(0),
+            Value::I64(-1),
+            Value::I64(i64::MAX),
+            Value::F64(-0.0),
+        ];
+        texts.into_iter().map(Value::from).chain(scalars)
+    };
+    let batch: Vec<SpanData> = (0..=130)
+        .map(|key_len| {
+            let key = "k".repeat(key_len);
+            let attributes = values().map(|v| KeyValue::new(key.clone(), v)).collect();
+            plain_span(scope.clone(), attributes)
+        })
+        .collect();
+    assert_same_as_sdk(&mut TraceEncoder::new(&resource), &batch, &resource);
+}
