@@ -10,6 +10,10 @@ use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+
+/// A map by trace id. Its hash is keyed per process (trace ids come from callers), and
+/// costs a fifth of std's SipHash: the store looks a trace up for every span.
+pub(super) type ByTrace<V> = HashMap<TraceId, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,11 +85,11 @@ impl std::ops::Deref for Recorded {
 
 pub(super) struct TraceStore {
     /// Traces placed: ordinary ones, and those kept longer (failed or slow).
-    traces: HashMap<TraceId, Trace>,
+    traces: ByTrace<Trace>,
     /// Traces whose entry span has not ended, about as many as requests in flight: a map
     /// of their own stays in cache, where the placed traces' map is large and cold, and
     /// most traces of a loaded store never enter it.
-    pending: HashMap<TraceId, Trace>,
+    pending: ByTrace<Trace>,
     /// Pending traces, oldest first. An id stays when its trace is placed or dropped, and
     /// is skipped then.
     pending_order: VecDeque<TraceId>,
@@ -166,8 +170,8 @@ struct Added {
 impl TraceStore {
     pub fn new(budget: usize) -> Self {
         TraceStore {
-            traces: HashMap::new(),
-            pending: HashMap::new(),
+            traces: ByTrace::default(),
+            pending: ByTrace::default(),
             pending_order: VecDeque::new(),
             ordinary: VecDeque::new(),
             kept: VecDeque::new(),

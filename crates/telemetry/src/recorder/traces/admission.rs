@@ -3,7 +3,7 @@
 //! either.
 
 use opentelemetry::trace::{SpanId, TraceId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::RENEWAL;
@@ -51,7 +51,7 @@ impl Admission {
 /// span would start a trace of its own that no entry span ever completes.
 #[derive(Default)]
 pub(super) struct Dropped {
-    spans: HashMap<TraceId, Vec<SpanId>>,
+    spans: super::ByTrace<Vec<SpanId>>,
     order: VecDeque<TraceId>,
 }
 
