@@ -140,10 +140,12 @@ impl Trace {
             return None;
         }
         let entry = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
-        let duration = span
-            .end_time
-            .duration_since(span.start_time)
-            .unwrap_or_default();
+        // Only an entry span's duration counts (and is worked out).
+        let slow = entry
+            && span
+                .end_time
+                .duration_since(span.start_time)
+                .is_ok_and(|duration| duration >= SLOW);
         if let Some(component) = string_attribute(&span, attr::COMPONENT_ID)
             && !self.components.iter().any(|c| c == component)
         {
@@ -157,7 +159,7 @@ impl Trace {
         self.bytes += bytes;
         Some(Added {
             entry,
-            keep: self.failed || (entry && duration >= SLOW),
+            keep: self.failed || slow,
         })
     }
 }
