@@ -89,11 +89,15 @@ def main() -> int:
         for round_ in range(rounds):
             order = list(range(len(variants)))
             order = order[round_ % len(order):] + order[:round_ % len(order)]
+            figures = []
             for i in order:
-                measured[i].append(measure(variants[i], guest, args, log))
+                result = measure(variants[i], guest, args, log)
+                measured[i].append(result)
+                figures.append(f"{variants[i].name} {result['rps']:,.0f}/s {result['cpu_us']:.1f} µs")
                 if variants[i].key == "C":
                     sink.drain()
-            print(f"round {round_ + 1} of {rounds} done", file=sys.stderr, flush=True)
+            # Each round's figures, so that the spread behind a median can be seen.
+            print(f"round {round_ + 1} of {rounds}: " + ", ".join(figures), file=sys.stderr, flush=True)
 
     medians = [(statistics.median(r["rps"] for r in m), statistics.median(r["cpu_us"] for r in m),
                 sum(r["errors"] for r in m)) for m in measured.values()]
