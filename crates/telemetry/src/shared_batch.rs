@@ -17,7 +17,6 @@
 use crate::export_health::SignalHealth;
 use crate::exporters::TraceExporter;
 use crate::recorder::Recorder;
-use crate::recorder::traces::Recorded;
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -174,7 +173,7 @@ impl SpanProcessor for SharedBatchProcessor {
     fn on_end(&self, span: SpanData) {
         let span = Arc::new(span);
         if let Some(view) = &self.view {
-            view.record_span(Recorded::Shared(span.clone()));
+            view.record_span(span.clone());
         }
         let mut state = self.state();
         // After the shutdown a span is dropped, as the SDK's processor drops it.

@@ -67,7 +67,8 @@ impl TraceEncoder {
             let scope = &span.borrow().instrumentation_scope;
             // Spans come in runs of one scope: a run goes to its group without hashing
             // the scope again (an equal scope is in the same group of the map, unless it
-            // has a float attribute: 0.0 equals -0.0 but hashes apart).
+            // has a float attribute: 0.0 equals -0.0 but hashes apart). The host's
+            // scopes are recognised by their strings' addresses, before any comparison.
             let group = match last {
                 Some((previous, group))
                     if cloned_alike(previous, scope)
@@ -288,8 +289,7 @@ impl Writer {
 
     /// A `KeyValue` message in `field`. One under 128 bytes with a scalar or string
     /// value, as nearly every attribute is, has its lengths known before it is written:
-    /// it goes in a few pieces, with no length left to patch (a third of the
-    /// instructions of writing it field by field).
+    /// it goes in a few pieces, with no length left to patch.
     #[inline]
     fn key_value(&mut self, field: u32, key: &str, value: &Value) {
         let key = key.as_bytes();
@@ -475,7 +475,7 @@ fn varint_into(out: &mut [u8], mut value: u64) -> usize {
 
 /// A field's key in one byte, for the fields numbered under 16.
 const fn tag(field: u32, wire_type: u32) -> u8 {
-    assert!(field < 16);
+    debug_assert!(field < 16);
     (field << 3 | wire_type) as u8
 }
 

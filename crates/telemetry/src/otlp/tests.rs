@@ -373,7 +373,9 @@ fn attributes_on_either_side_of_the_one_piece_length_encode_as_the_sdk_does() {
         let texts = [0, 1, 90, 110, 120, 123, 124, 125, 126, 127, 128, 129].map(|n| "v".repeat(n));
         let scalars = [
             Value::Bool(true),
+            Value::Bool(false),
             Value::I64(0),
+            Value::I64(200),
             Value::I64(-1),
             Value::I64(i64::MAX),
             Value::F64(-0.0),

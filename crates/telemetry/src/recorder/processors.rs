@@ -26,7 +26,7 @@ impl SpanProcessor for RecordingSpanProcessor {
     fn on_start(&self, _: &mut Span, _: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.0.record_span(super::traces::Recorded::Owned(span));
+        self.0.record_span(Arc::new(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {

@@ -10,12 +10,41 @@ use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-
-/// A map by trace id. Its hash is keyed per process (trace ids come from callers), and
-/// costs a fifth of std's SipHash: the store looks a trace up for every span.
-pub(super) type ByTrace<V> = HashMap<TraceId, V, foldhash::fast::RandomState>;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hasher as _};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+/// A map by trace id. The store looks a trace up two to four times a span, and std's
+/// SipHash cost 160 instructions a lookup.
+type ByTrace<V> = HashMap<TraceId, V, TraceIdHash>;
+
+/// foldhash's quality hash, its seeds drawn from the OS's random source (by way of std's
+/// `RandomState`, as std's own maps are keyed; foldhash's own seeds come from addresses
+/// and a counter). Trace ids come from callers: unknown seeds defeat collisions made in
+/// advance, though foldhash does not claim SipHash's strength against an attacker who
+/// could learn a seed by timing the server.
+#[derive(Clone)]
+struct TraceIdHash(foldhash::quality::SeedableRandomState);
+
+impl Default for TraceIdHash {
+    fn default() -> Self {
+        static SHARED: OnceLock<foldhash::SharedSeed> = OnceLock::new();
+        let random = || std::hash::RandomState::new().build_hasher().finish();
+        let shared = SHARED.get_or_init(|| foldhash::SharedSeed::from_u64(random()));
+        TraceIdHash(foldhash::quality::SeedableRandomState::with_seed(
+            random(),
+            shared,
+        ))
+    }
+}
+
+impl BuildHasher for TraceIdHash {
+    type Hasher = foldhash::quality::FoldHasher<'static>;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
 
 /// A trace whose entry span took this long or longer is kept as long as a failed one.
 pub const SLOW: Duration = Duration::from_millis(250);
@@ -52,36 +81,12 @@ pub struct TraceFilter {
     pub min_duration: Option<Duration>,
 }
 
-/// A span as the view keeps it: its own where the view is the only one to hold it, or
-/// shared with the OTLP exporter's queue (see `crate::shared_batch`). An `Arc` of its
-/// own would cost the view an allocation per span, and its memory one more block per span.
-// Large on purpose: a span of its own is kept inline, in its trace's list.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Recorded {
-    Owned(SpanData),
-    Shared(Arc<SpanData>),
-}
-
-impl Recorded {
-    /// The span, to hand out of the store: shared, or copied if the view holds it alone.
-    fn shared(&self) -> Arc<SpanData> {
-        match self {
-            Recorded::Owned(span) => Arc::new(span.clone()),
-            Recorded::Shared(span) => span.clone(),
-        }
-    }
-}
-
-impl std::ops::Deref for Recorded {
-    type Target = SpanData;
-
-    fn deref(&self) -> &SpanData {
-        match self {
-            Recorded::Owned(span) => span,
-            Recorded::Shared(span) => span,
-        }
-    }
-}
+/// A span as the view keeps it: behind an `Arc`, shared with the OTLP exporter's queue
+/// where there is one (see `crate::shared_batch`). A span held inline (330 bytes before
+/// its attributes) was copied whole at each step of its way into its trace's list, four
+/// `memcpy` calls a span; an `Arc` of the view's own costs one allocation instead, and
+/// hands the span out of the store without a copy.
+pub(crate) type Recorded = Arc<SpanData>;
 
 pub(super) struct TraceStore {
     /// Traces placed: ordinary ones, and those kept longer (failed or slow).
@@ -334,7 +339,7 @@ impl TraceStore {
     /// A trace's summary (once its entry span has ended) and its spans.
     pub fn get(&self, id: TraceId) -> Option<(Option<TraceSummary>, Vec<Arc<SpanData>>)> {
         let trace = self.traces.get(&id).or_else(|| self.pending.get(&id))?;
-        let spans = trace.spans.iter().map(Recorded::shared).collect();
+        let spans = trace.spans.clone();
         Some((summary(id, trace), spans))
     }
 }

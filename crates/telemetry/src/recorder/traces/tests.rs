@@ -38,7 +38,7 @@ fn span(trace: u128, id: u64, parent: u64, failed: bool) -> Recorded {
         TraceState::NONE,
     );
     let start: SystemTime = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    Recorded::Owned(SpanData {
+    Recorded::new(SpanData {
         span_context: context,
         parent_span_id: SpanId::from(parent),
         parent_span_is_remote: false,
