@@ -5,14 +5,14 @@
 
 use crate::state::HostState;
 use opentelemetry::metrics::{BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter};
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use wasmlens_engine::{FailureKind, GuestFailure, Limits};
 use wasmlens_telemetry::names::{attr, outcome, span};
-use wasmlens_telemetry::{ComponentGauges, Telemetry, events};
+use wasmlens_telemetry::{ComponentGauges, SpanStart, Telemetry, events};
 use wasmtime::Store;
 
 /// A limit counts as approached at this share of it.
@@ -210,19 +210,16 @@ impl ComponentTelemetry {
 
     /// Starts `ComponentInstantiation` under `parent`.
     pub fn start_instantiation(&self, parent: &Context, coldstart: bool) -> Instantiation {
-        let tracer = self.telemetry.tracer();
-        let mut builder = tracer
-            .span_builder(span::COMPONENT_INSTANTIATION)
-            .with_kind(SpanKind::Internal);
-        if self.telemetry.traces_enabled() {
+        let start = SpanStart::new(span::COMPONENT_INSTANTIATION, SpanKind::Internal);
+        let span = self.telemetry.host_tracer().start(parent, start, || {
             let mut attrs = Vec::with_capacity(self.instantiation_span_attrs.len() + 2);
             attrs.extend_from_slice(&self.instantiation_span_attrs);
             attrs.push(KeyValue::new(attr::IS_COLDSTART, coldstart));
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
-            builder = builder.with_attributes(attrs);
-        }
+            attrs
+        });
         Instantiation {
-            cx: parent.with_span(builder.start_with_context(tracer, parent)),
+            cx: parent.with_span(span),
             started: Instant::now(),
         }
     }
@@ -276,8 +273,6 @@ impl ComponentTelemetry {
         span_id: Option<SpanId>,
         stopping: &'a OnceLock<&'static str>,
     ) -> Invocation<'a> {
-        let telemetry = &self.telemetry;
-        let tracer = telemetry.tracer();
         // The entry into this process (no local parent) is a server span, as HttpRequest is.
         let span = parent.span();
         let local_parent = parent.has_active_span() && !span.span_context().is_remote();
@@ -286,13 +281,11 @@ impl ComponentTelemetry {
         } else {
             SpanKind::Server
         };
-        let mut builder = tracer
-            .span_builder(span::COMPONENT_INVOCATION)
-            .with_kind(kind);
-        let span = if telemetry.traces_enabled() {
-            // `faas.invocation_id` is the span's id, drawn here so that the span starts
-            // with all its attributes.
-            let span_id = span_id.unwrap_or_else(wasmlens_telemetry::ids::new_span_id);
+        // `faas.invocation_id` is the span's id, drawn here so that the span starts with
+        // all its attributes.
+        let span_id = span_id.unwrap_or_else(wasmlens_telemetry::ids::new_span_id);
+        let start = SpanStart::new(span::COMPONENT_INVOCATION, kind).with_span_id(span_id);
+        let span = self.telemetry.host_tracer().start(parent, start, || {
             // With room for the four `end_invocation` may set (fuel, peak memory,
             // duration, error type), which would otherwise reallocate them.
             let mut attrs = Vec::with_capacity(self.invocation_span_attrs.len() + 2 + 4);
@@ -300,13 +293,8 @@ impl ComponentTelemetry {
             attrs.push(KeyValue::new(attr::FAAS_COLDSTART, coldstart));
             let invocation_id = wasmlens_telemetry::ids::span_id_hex(span_id);
             attrs.push(KeyValue::new(attr::FAAS_INVOCATION_ID, invocation_id));
-            builder = builder.with_attributes(attrs);
-            wasmlens_telemetry::ids::start_with_span_id(span_id, || {
-                builder.start_with_context(tracer, parent)
-            })
-        } else {
-            builder.start_with_context(tracer, parent)
-        };
+            attrs
+        });
         let cx = parent.with_span(span);
         Invocation {
             component: self,

@@ -4,11 +4,11 @@
 use containerd_shim::TtrpcResult;
 use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as key;
 use std::collections::HashMap;
-use wasmlens_telemetry::Telemetry;
+use wasmlens_telemetry::{SpanStart, Telemetry};
 
 /// `rpc.system` of the task service.
 pub const RPC_SYSTEM: &str = "ttrpc";
@@ -53,11 +53,9 @@ where
     F: Future<Output = TtrpcResult<T>>,
 {
     let parent = telemetry.propagator().extract(&Metadata(&ctx.metadata));
-    let span = telemetry
-        .tracer()
-        .span_builder(format!("Task{method}"))
-        .with_kind(SpanKind::Server)
-        .with_attributes([
+    let start = SpanStart::new(format!("Task{method}"), SpanKind::Server);
+    let span = telemetry.host_tracer().start(&parent, start, || {
+        vec![
             // The contract's keys, as runwasi's shims send them (semconv has since moved
             // to `rpc.system.name` and a fully qualified `rpc.method`).
             #[allow(deprecated)]
@@ -69,8 +67,8 @@ where
                 opentelemetry_semantic_conventions::resource::CONTAINER_ID,
                 container_id.to_owned(),
             ),
-        ])
-        .start_with_context(telemetry.tracer(), &parent);
+        ]
+    });
     let cx = parent.with_span(span);
     let result = call(cx.clone()).await;
     let span = cx.span();

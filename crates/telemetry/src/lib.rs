@@ -11,6 +11,7 @@ mod fan_out;
 mod guest_log;
 #[cfg(target_os = "linux")]
 mod host_metrics;
+pub mod host_spans;
 mod http_method;
 pub mod ids;
 mod instruments;
@@ -33,6 +34,7 @@ pub use config::{
     SamplerChoice, Signal, TelemetryConfig,
 };
 pub use guest_log::{GUEST_LOG_TARGET, GuestLogEmitter, GuestStream, guest_logged};
+pub use host_spans::{HostSpan, HostTracer, SpanStart};
 pub use http_method::KnownMethod;
 pub use instruments::{
     ComponentGauges, INSTANTIATION_DURATION_BUCKETS, Instruments, REQUEST_DURATION_BUCKETS,

@@ -13,6 +13,7 @@ use crate::exporters::{
     trace_exporter, user_set,
 };
 use crate::fan_out::FanOut;
+use crate::host_spans::{HostTracer, SharedProcessors};
 use crate::instruments::Instruments;
 use crate::recorder::{
     Recorder, RecordingLogProcessor, RecordingMetricExporter, RecordingSpanProcessor,
@@ -22,6 +23,7 @@ use crate::shared_collection::{
     FinalCollection, ViewAndExporter, export_interval, shares_collection,
 };
 use crate::tls::TlsMaterial;
+use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::TextMapPropagator;
@@ -48,6 +50,8 @@ pub struct Telemetry {
     meter_provider: SdkMeterProvider,
     logger_provider: Option<SdkLoggerProvider>,
     tracer: SdkTracer,
+    /// Starts the host's own spans (see [`crate::host_spans`]).
+    host_tracer: HostTracer,
     meter: opentelemetry::metrics::Meter,
     logger: Option<SdkLogger>,
     propagator: TextMapCompositePropagator,
@@ -89,7 +93,7 @@ impl Telemetry {
             build_meter_provider(&mut config, resource.clone(), &mut setup, recorder.as_ref())?;
         let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
         setup.meter = Some(meter.clone());
-        let tracer_provider =
+        let (tracer_provider, host_tracer) =
             build_tracer_provider(&mut config, resource.clone(), &mut setup, recorder.as_ref());
         let logger_provider = (!config.logs.is_empty() || recorder.is_some())
             .then(|| build_logger_provider(&mut config, resource, &mut setup, recorder.as_ref()));
@@ -112,6 +116,7 @@ impl Telemetry {
 
         Ok(Telemetry {
             tracer: tracer_provider.tracer(SCOPE),
+            host_tracer,
             meter,
             prometheus_addr,
             logger: logger_provider.as_ref().map(|p| p.logger(SCOPE)),
@@ -150,6 +155,11 @@ impl Telemetry {
 
     pub fn tracer(&self) -> &SdkTracer {
         &self.tracer
+    }
+
+    /// The tracer for the host's own spans: a request's, an instance's, a plugin call's.
+    pub fn host_tracer(&self) -> &HostTracer {
+        &self.host_tracer
     }
 
     pub fn meter(&self) -> &opentelemetry::metrics::Meter {
@@ -378,10 +388,13 @@ fn build_tracer_provider(
     resource: Resource,
     setup: &mut ExportSetup,
     recorder: Option<&Arc<Recorder>>,
-) -> SdkTracerProvider {
+) -> (SdkTracerProvider, HostTracer) {
     let console = config.console_format;
+    // Read from `OTEL_SPAN_*` once, by the SDK, for its tracers and the host's alike.
+    let limits = opentelemetry_sdk::trace::Config::default().span_limits;
     let mut builder = SdkTracerProvider::builder()
-        .with_resource(resource)
+        .with_resource(resource.clone())
+        .with_span_limits(limits)
         .with_id_generator(crate::ids::PresetIdGenerator::default());
     let sampler = match config.traces.is_empty() && recorder.is_none() {
         // Spans that go nowhere are not recorded, unless a caller sampled the trace:
@@ -390,10 +403,11 @@ fn build_tracer_provider(
         true => SamplerChoice::ParentBased(RootSampler::AlwaysOff),
         false => config.sampler,
     };
-    builder = builder.with_sampler(sdk_sampler(sampler));
-    // The last processor gets the span itself, the others a copy: the console's go
-    // first. The view shares its spans with the first OTLP exporter's queue, or has a
-    // processor of its own.
+    let sampler = sdk_sampler(sampler);
+    builder = builder.with_sampler(sampler.clone());
+    // The console's processors take copies of spans, the others share them (see
+    // `crate::fan_out`). The view shares its spans with the first OTLP exporter's queue,
+    // or has a processor of its own.
     let mut processors = FanOut::default();
     let mut shared = Vec::new();
     let mut view = recorder.cloned();
@@ -419,15 +433,21 @@ fn build_tracer_provider(
         }
     }
     for processor in shared {
-        processors.push(processor);
+        processors.push_sharing(processor);
     }
     if let Some(recorder) = view {
-        processors.push(RecordingSpanProcessor(recorder));
+        processors.push_sharing(RecordingSpanProcessor(recorder));
     }
-    if !processors.is_empty() {
-        builder = builder.with_span_processor(processors);
-    }
-    builder.build()
+    let processors = if processors.is_empty() {
+        None
+    } else {
+        let shared = SharedProcessors::new(processors, &resource);
+        builder = builder.with_span_processor(shared.clone());
+        Some(shared)
+    };
+    let scope = InstrumentationScope::builder(SCOPE).build();
+    let host = HostTracer::new(scope, sampler, limits, processors);
+    (builder.build(), host)
 }
 
 fn sdk_sampler(choice: SamplerChoice) -> Sampler {

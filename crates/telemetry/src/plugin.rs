@@ -5,11 +5,11 @@
 //! [`PluginTelemetry`] per component (and backend) when the component is loaded, so that
 //! a call neither builds nor looks up an attribute set.
 
-use crate::Telemetry;
 use crate::events::{self, Failed};
 use crate::names::{attr, error_type, plugin_status, span};
+use crate::{SpanStart, Telemetry};
 use opentelemetry::metrics::BoundCounter;
-use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
 
@@ -108,12 +108,8 @@ impl PluginTelemetry {
                 attrs.push(KeyValue::new(attr::DB_OPERATION_NAME, db_operation));
             }
             let parent = Context::current();
-            let tracer = self.telemetry.tracer();
-            let span = tracer
-                .span_builder(span::PLUGIN_OPERATION)
-                .with_kind(SpanKind::Client)
-                .with_attributes(attrs)
-                .start_with_context(tracer, &parent);
+            let start = SpanStart::new(span::PLUGIN_OPERATION, SpanKind::Client);
+            let span = self.telemetry.host_tracer().start(&parent, start, || attrs);
             parent.with_span(span)
         });
         PluginCall {
@@ -201,16 +197,15 @@ pub async fn bind<B>(
         workload_id,
         component_id,
     } = binding;
-    let tracer = telemetry.tracer();
-    let span = tracer
-        .span_builder(span::PLUGIN_BIND)
-        .with_attributes([
+    let start = SpanStart::new(span::PLUGIN_BIND, SpanKind::Internal);
+    let span = telemetry.host_tracer().start(parent, start, || {
+        vec![
             KeyValue::new(attr::PLUGIN_TYPE, plugin_type),
             KeyValue::new(attr::INTERFACE, interface),
             KeyValue::new(attr::WORKLOAD_ID, workload_id.to_owned()),
             KeyValue::new(attr::COMPONENT_ID, component_id.to_owned()),
-        ])
-        .start_with_context(tracer, parent);
+        ]
+    });
     let cx = parent.with_span(span);
     // What the plugin logs while it binds belongs to its PluginBind.
     let bound = opentelemetry::context::FutureExt::with_context(bind, cx.clone()).await;

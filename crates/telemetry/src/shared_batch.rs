@@ -16,6 +16,7 @@
 
 use crate::export_health::SignalHealth;
 use crate::exporters::TraceExporter;
+use crate::fan_out::SharesSpans;
 use crate::recorder::Recorder;
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
@@ -171,21 +172,7 @@ impl SpanProcessor for SharedBatchProcessor {
     fn on_start(&self, _: &mut Span, _: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        let span = Arc::new(span);
-        if let Some(view) = &self.view {
-            view.record_span(span.clone());
-        }
-        let mut state = self.state();
-        // After the shutdown a span is dropped, as the SDK's processor drops it.
-        if state.closed || !self.health.admit() {
-            return;
-        }
-        state.queue.push(span);
-        let batch_ready = state.queue.len() == self.shared.settings.max_export_batch_size;
-        drop(state);
-        if batch_ready {
-            self.shared.wake.notify_one();
-        }
+        self.on_end_shared(Arc::new(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -208,6 +195,25 @@ impl SpanProcessor for SharedBatchProcessor {
     fn set_resource(&mut self, resource: &Resource) {
         self.state().resource = Some(resource.clone());
         self.shared.wake.notify_one();
+    }
+}
+
+impl SharesSpans for SharedBatchProcessor {
+    fn on_end_shared(&self, span: Arc<SpanData>) {
+        if let Some(view) = &self.view {
+            view.record_span(span.clone());
+        }
+        let mut state = self.state();
+        // After the shutdown a span is dropped, as the SDK's processor drops it.
+        if state.closed || !self.health.admit() {
+            return;
+        }
+        state.queue.push(span);
+        let batch_ready = state.queue.len() == self.shared.settings.max_export_batch_size;
+        drop(state);
+        if batch_ready {
+            self.shared.wake.notify_one();
+        }
     }
 }
 

@@ -3,12 +3,12 @@
 //! `WorkloadStateChange` span with a `workload state transition` event for each step,
 //! `workload.state_transitions`, and `workloads.active` while it runs.
 
-use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmlens_telemetry::names::{attr, shutdown_reason, span, workload_state};
-use wasmlens_telemetry::{Telemetry, events};
+use wasmlens_telemetry::{SpanStart, Telemetry, events};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
@@ -54,16 +54,14 @@ impl Lifecycle {
         trigger_type: &str,
         parent: &Context,
     ) -> Self {
-        let tracer = telemetry.tracer();
-        let start = tracer
-            .span_builder(span::WORKLOAD_START)
-            .with_kind(SpanKind::Internal)
-            .with_attributes([
+        let span = SpanStart::new(span::WORKLOAD_START, SpanKind::Internal);
+        let start = telemetry.host_tracer().start(parent, span, || {
+            vec![
                 KeyValue::new(attr::WORKLOAD_ID, id.to_owned()),
                 KeyValue::new(attr::WORKLOAD_NAME, name.to_owned()),
                 KeyValue::new(attr::TRIGGER_TYPE, trigger_type.to_owned()),
-            ])
-            .start_with_context(tracer, parent);
+            ]
+        });
         Lifecycle {
             phase: parent.with_span(start),
             parent: parent.clone(),
@@ -85,16 +83,14 @@ impl Lifecycle {
 
     fn transition(&mut self, to: State) {
         let from = self.state;
-        let tracer = self.telemetry.tracer();
-        let change = tracer
-            .span_builder(span::WORKLOAD_STATE_CHANGE)
-            .with_kind(SpanKind::Internal)
-            .with_attributes([
+        let start = SpanStart::new(span::WORKLOAD_STATE_CHANGE, SpanKind::Internal);
+        let change = self.telemetry.host_tracer().start(&self.phase, start, || {
+            vec![
                 KeyValue::new(attr::WORKLOAD_ID, self.id.clone()),
                 KeyValue::new(attr::PREVIOUS_STATE, from.as_str()),
                 KeyValue::new(attr::NEW_STATE, to.as_str()),
-            ])
-            .start_with_context(tracer, &self.phase);
+            ]
+        });
         let cx = self.phase.with_span(change);
         events::workload_state_transition(
             &self.telemetry,
@@ -132,15 +128,13 @@ impl Lifecycle {
 
     /// Running to stopping, for `reason` (`SIGTERM`, `completed`, ...): starts `WorkloadStop`.
     pub fn stopping(&mut self, reason: &str) {
-        let tracer = self.telemetry.tracer();
-        let stop = tracer
-            .span_builder(span::WORKLOAD_STOP)
-            .with_kind(SpanKind::Internal)
-            .with_attributes([
+        let start = SpanStart::new(span::WORKLOAD_STOP, SpanKind::Internal);
+        let stop = self.telemetry.host_tracer().start(&self.parent, start, || {
+            vec![
                 KeyValue::new(attr::WORKLOAD_ID, self.id.clone()),
                 KeyValue::new(attr::SHUTDOWN_REASON, reason.to_owned()),
-            ])
-            .start_with_context(tracer, &self.parent);
+            ]
+        });
         self.phase = self.parent.with_span(stop);
         self.stop_started = Some(Instant::now());
         self.transition(State::Stopping);

@@ -4,13 +4,13 @@
 
 use crate::policy::{OutboundPolicy, destination};
 use opentelemetry::propagation::{Injector, TextMapPropagator as _};
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmlens_telemetry::names::{attr, error_type, span};
-use wasmlens_telemetry::{HeaderInjector, KnownMethod, Telemetry};
+use wasmlens_telemetry::{HeaderInjector, KnownMethod, SpanStart, Telemetry};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The wasi:http hooks of one instance: the policy, and the telemetry of each outgoing
@@ -55,19 +55,16 @@ impl WasiHttpHooks for OutboundHooks {
             KeyValue::new(attr::SERVER_PORT, i64::from(port)),
         ];
         let parent = Context::current();
-        let tracer = self.telemetry.tracer();
-        let mut builder = tracer
-            .span_builder(span::OUTGOING_HTTP_REQUEST)
-            .with_kind(SpanKind::Client);
-        if self.telemetry.traces_enabled() {
+        let start = SpanStart::new(span::OUTGOING_HTTP_REQUEST, SpanKind::Client);
+        let span = self.telemetry.host_tracer().start(&parent, start, || {
             let mut attrs = duration_attrs.clone();
             attrs.push(KeyValue::new(
                 attr::URL_FULL,
                 url_without_query(&uri, &host),
             ));
-            builder = builder.with_attributes(attrs);
-        }
-        let cx = parent.with_span(builder.start_with_context(tracer, &parent));
+            attrs
+        });
+        let cx = parent.with_span(span);
         let client_span = cx.span().span_context().clone();
         let telemetry = self.telemetry.clone();
         // Ends the span and records the duration, once: when the response headers arrive,

@@ -5,6 +5,7 @@
 
 use super::Recorder;
 use super::view::LogView;
+use crate::fan_out::SharesSpans;
 use opentelemetry::Context;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -35,6 +36,12 @@ impl SpanProcessor for RecordingSpanProcessor {
 
     fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
         Ok(())
+    }
+}
+
+impl SharesSpans for RecordingSpanProcessor {
+    fn on_end_shared(&self, span: Arc<SpanData>) {
+        self.0.record_span(span);
     }
 }
 

@@ -12,14 +12,14 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue, StringValue};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use wasmlens_host::Nesting;
 use wasmlens_telemetry::names::{attr, span, url_scheme};
-use wasmlens_telemetry::{KnownMethod, Telemetry, propagation};
+use wasmlens_telemetry::{KnownMethod, SpanStart, Telemetry, propagation};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -129,16 +129,13 @@ impl Handler {
             .routes
             .iter()
             .position(|r| r.serves(request.uri().path()));
-        let tracer = telemetry.tracer();
-        let mut builder = tracer
-            .span_builder(span::HTTP_REQUEST)
-            .with_kind(SpanKind::Server);
-        if telemetry.traces_enabled() {
+        let tracer = telemetry.host_tracer();
+        let start = SpanStart::new(span::HTTP_REQUEST, SpanKind::Server);
+        let span = tracer.start(&parent, start, || {
             let route = route.map(|i| &self.routes[i].route_attr);
-            builder = builder
-                .with_attributes(self.request_attributes(&request, method, route, connection));
-        }
-        let cx = parent.with_span(builder.start_with_context(tracer, &parent));
+            self.request_attributes(&request, method, route, connection)
+        });
+        let cx = parent.with_span(span);
 
         let (response, answered_error, failure) = match self
             .clone()
@@ -185,10 +182,8 @@ impl Handler {
                 span.set_status(Status::error(message));
             }
         }
-        let response_span = tracer
-            .span_builder(span::HTTP_RESPONSE)
-            .with_kind(SpanKind::Internal)
-            .start_with_context(tracer, &cx);
+        let start = SpanStart::new(span::HTTP_RESPONSE, SpanKind::Internal);
+        let response_span = tracer.start(&cx, start, Vec::new);
         let end = RequestEnd {
             response: cx.with_span(response_span),
             request: cx,
