@@ -1,13 +1,23 @@
 //! The host's own spans (a request's, an instance's, a plugin call's), started and ended
 //! without the SDK's tracer in between. The SDK's `Span` carries its tracer (two shared
-//! pointers to count), asks every processor `on_start`, has its attributes built before
-//! the sampler decides, and at its end moves its data into a new `SpanData`, which the
-//! export queue then moves again into an `Arc`. A [`HostSpan`] asks the sampler first,
-//! and keeps its data in the `Arc` that the export queue and the view will hold (see
-//! `crate::fan_out`). Otherwise it does what the SDK's span does, in the same order and
-//! with the same sampler, ids, limits and processors, so that what the exporters and the
-//! view receive is the `SpanData` the SDK would have made: `tests` start the same spans
-//! both ways and compare them.
+//! pointers to count), asks every processor `on_start`, takes attributes its callers
+//! built before the sampler decided, and at its end moves its data into a new `SpanData`,
+//! which the export queue then moves again into an `Arc`. A [`HostSpan`] asks the sampler
+//! first, and keeps its data in the `Arc` that the export queue and the view will hold
+//! (see `crate::fan_out`). Otherwise it does what the SDK's span does, in the same order
+//! and with the same sampler, ids, limits and processors, so that what the exporters and
+//! the view receive is the `SpanData` the SDK would have made: `tests` start the same
+//! spans both ways and compare them.
+//!
+//! Where it differs, on purpose:
+//! - processors are not asked `on_start` (wasmlens's do nothing there; a processor that
+//!   needs it would see only the SDK tracer's spans, a guest's);
+//! - where there is no processor, a span is never recording (the SDK's records, then
+//!   drops what it recorded at the end); it is still sampled, so that the sampled flag
+//!   passes on. With no processor, the provider's shutdown is not seen here: spans
+//!   started after it still carry a trace context.
+//! - samplers are shown no attributes or links: none of the SDK's reads them, and
+//!   wasmlens offers no other.
 //!
 //! It reaches the `Context` as any span does (`Context::with_span`), so `tracing`'s
 //! correlation, the propagators and the spans started under it work unchanged.
@@ -76,7 +86,7 @@ impl SpanProcessor for SharedProcessors {
         self.0.fan_out.shutdown_with_timeout(timeout)
     }
 
-    /// Set once, at [`SharedProcessors::new`], with the same resource.
+    /// Set once, at [`SharedProcessors::new`] (the pipeline gives it the provider's).
     fn set_resource(&mut self, _: &Resource) {}
 }
 
@@ -140,8 +150,7 @@ impl HostTracer {
     }
 
     /// Starts a span under `parent` as the SDK's tracer would. `attributes` is called only
-    /// if the span is recorded: the sampler decides first (none of the SDK's samplers
-    /// reads a span's attributes, and wasmlens offers no other).
+    /// if the span is recorded: the sampler decides first.
     pub fn start(
         &self,
         parent: &Context,
@@ -257,15 +266,18 @@ impl HostSpan {
     /// The span's data and its tracer, while it records.
     fn recording(&mut self) -> Option<(&mut SpanData, &Tracer)> {
         let recording = self.recording.as_mut()?;
-        let data = Arc::get_mut(&mut recording.data)?;
-        Some((data, &recording.tracer))
+        let data = Arc::get_mut(&mut recording.data);
+        debug_assert!(data.is_some(), "a span's data is shared only once it ended");
+        Some((data?, &recording.tracer))
     }
 
     fn end_now(&mut self, timestamp: Option<SystemTime>) {
         let Some(Recording { mut data, tracer }) = self.recording.take() else {
             return;
         };
-        let (Some(processors), Some(end)) = (&tracer.processors, Arc::get_mut(&mut data)) else {
+        let end = Arc::get_mut(&mut data);
+        debug_assert!(end.is_some(), "a span's data is shared only once it ended");
+        let (Some(processors), Some(end)) = (&tracer.processors, end) else {
             return;
         };
         if processors.0.closed.load(Ordering::Acquire) {
@@ -301,16 +313,14 @@ impl opentelemetry::trace::Span for HostSpan {
         let Some((data, tracer)) = self.recording() else {
             return;
         };
+        let limits = &tracer.limits;
+        let (per_span, per_event) = (limits.max_events_per_span, limits.max_attributes_per_event);
         let events = &mut data.events;
-        if events.events.len() < tracer.limits.max_events_per_span as usize {
-            let limit = tracer.limits.max_attributes_per_event as usize;
-            let dropped = attributes.len().saturating_sub(limit) as u32;
-            attributes.truncate(limit);
-            events
+        match admit(events.events.len(), per_span, &mut attributes, per_event) {
+            Some(dropped) => events
                 .events
-                .push(Event::new(name, timestamp, attributes, dropped));
-        } else {
-            events.dropped_count += 1;
+                .push(Event::new(name, timestamp, attributes, dropped)),
+            None => events.dropped_count += 1,
         }
     }
 
@@ -354,22 +364,37 @@ impl opentelemetry::trace::Span for HostSpan {
         let Some((data, tracer)) = self.recording() else {
             return;
         };
+        let limits = &tracer.limits;
+        let (per_span, per_link) = (limits.max_links_per_span, limits.max_attributes_per_link);
         let links = &mut data.links;
-        if links.links.len() < tracer.limits.max_links_per_span as usize {
-            let limit = tracer.limits.max_attributes_per_link as usize;
-            let dropped = attributes.len().saturating_sub(limit) as u32;
-            attributes.truncate(limit);
-            links
+        match admit(links.links.len(), per_span, &mut attributes, per_link) {
+            Some(dropped) => links
                 .links
-                .push(Link::new(span_context, attributes, dropped));
-        } else {
-            links.dropped_count += 1;
+                .push(Link::new(span_context, attributes, dropped)),
+            None => links.dropped_count += 1,
         }
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
         self.end_now(Some(timestamp));
     }
+}
+
+/// Whether one more event or link fits beside the `count` a span has, within `limit`:
+/// if so, its `attributes` are cut to `attribute_limit`, and how many were cut is the
+/// answer (the SDK's span counts them so).
+fn admit(
+    count: usize,
+    limit: u32,
+    attributes: &mut Vec<KeyValue>,
+    attribute_limit: u32,
+) -> Option<u32> {
+    if count >= limit as usize {
+        return None;
+    }
+    let dropped = attributes.len().saturating_sub(attribute_limit as usize);
+    attributes.truncate(attribute_limit as usize);
+    Some(dropped as u32)
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter as _;
@@ -49,7 +48,6 @@ pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     logger_provider: Option<SdkLoggerProvider>,
-    tracer: SdkTracer,
     /// Starts the host's own spans (see [`crate::host_spans`]).
     host_tracer: HostTracer,
     meter: opentelemetry::metrics::Meter,
@@ -115,7 +113,6 @@ impl Telemetry {
         }
 
         Ok(Telemetry {
-            tracer: tracer_provider.tracer(SCOPE),
             host_tracer,
             meter,
             prometheus_addr,
@@ -151,10 +148,6 @@ impl Telemetry {
 
     pub fn config(&self) -> &TelemetryConfig {
         &self.config
-    }
-
-    pub fn tracer(&self) -> &SdkTracer {
-        &self.tracer
     }
 
     /// The tracer for the host's own spans: a request's, an instance's, a plugin call's.
@@ -204,8 +197,8 @@ impl Telemetry {
         !self.config.metrics.is_empty() || self.recorder.is_some()
     }
 
-    /// Whether spans are exported or recorded anywhere: when not, callers skip building
-    /// attributes.
+    /// Whether spans are exported or recorded anywhere. (The host's spans build their
+    /// attributes only when they record: see [`HostTracer::start`].)
     pub fn traces_enabled(&self) -> bool {
         !self.config.traces.is_empty() || self.recorder.is_some()
     }
@@ -390,8 +383,12 @@ fn build_tracer_provider(
     recorder: Option<&Arc<Recorder>>,
 ) -> (SdkTracerProvider, HostTracer) {
     let console = config.console_format;
-    // Read from `OTEL_SPAN_*` once, by the SDK, for its tracers and the host's alike.
+    // From `OTEL_SPAN_*`, by the SDK's own reading, for its tracers and the host's alike.
+    // (It reads `OTEL_TRACES_SAMPLER` too, and may warn of it as the provider does; the
+    // sampler it would make is not used.)
     let limits = opentelemetry_sdk::trace::Config::default().span_limits;
+    // The one resource: the processors shared with the host's tracer get it here (see
+    // `SharedProcessors::new`), not from the provider.
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_span_limits(limits)

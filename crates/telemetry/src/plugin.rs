@@ -100,16 +100,19 @@ impl PluginTelemetry {
         db_operation: Option<&'static str>,
     ) -> PluginCall<'_> {
         let bound = self.operation(operation);
+        // A plugin call passes no trace context on: where spans go nowhere, it has none.
         let cx = self.telemetry.traces_enabled().then(|| {
-            let mut attrs = Vec::with_capacity(self.span_attrs.len() + 3);
-            attrs.extend_from_slice(&self.span_attrs);
-            attrs.push(KeyValue::new(attr::OPERATION, operation));
-            if let Some(db_operation) = db_operation {
-                attrs.push(KeyValue::new(attr::DB_OPERATION_NAME, db_operation));
-            }
             let parent = Context::current();
             let start = SpanStart::new(span::PLUGIN_OPERATION, SpanKind::Client);
-            let span = self.telemetry.host_tracer().start(&parent, start, || attrs);
+            let span = self.telemetry.host_tracer().start(&parent, start, || {
+                let mut attrs = Vec::with_capacity(self.span_attrs.len() + 3);
+                attrs.extend_from_slice(&self.span_attrs);
+                attrs.push(KeyValue::new(attr::OPERATION, operation));
+                if let Some(db_operation) = db_operation {
+                    attrs.push(KeyValue::new(attr::DB_OPERATION_NAME, db_operation));
+                }
+                attrs
+            });
             parent.with_span(span)
         });
         PluginCall {

@@ -54,8 +54,8 @@ impl Lifecycle {
         trigger_type: &str,
         parent: &Context,
     ) -> Self {
-        let span = SpanStart::new(span::WORKLOAD_START, SpanKind::Internal);
-        let start = telemetry.host_tracer().start(parent, span, || {
+        let workload_start = SpanStart::new(span::WORKLOAD_START, SpanKind::Internal);
+        let start = telemetry.host_tracer().start(parent, workload_start, || {
             vec![
                 KeyValue::new(attr::WORKLOAD_ID, id.to_owned()),
                 KeyValue::new(attr::WORKLOAD_NAME, name.to_owned()),
