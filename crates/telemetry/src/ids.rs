@@ -1,7 +1,9 @@
 //! Span ids chosen before their span starts. A guest's environment is built before the
 //! guest is instantiated, and so before its `ComponentInvocation` span starts; to give the
-//! guest that span's `TRACEPARENT`, its id is drawn first and handed to the SDK when the
-//! span is created (on the same thread, synchronously: see [`start_with_span_id`]).
+//! guest that span's `TRACEPARENT`, its id is drawn first ([`new_span_id`]) and given to
+//! the host's tracer (`SpanStart::with_span_id`). A span the SDK's tracer starts takes
+//! preset ids from the generator here instead (on the same thread, synchronously: see
+//! [`start_with_ids`]), as a guest's spans through wasi:otel do.
 
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
