@@ -23,7 +23,9 @@ if [ ! -x "$WASMTIME" ]; then
 fi
 
 if [ "${1:-}" = "--smoke" ]; then
+  echo "bench.sh: its tools ready after $((SECONDS / 60)) min $((SECONDS % 60)) s" >&2
   cargo build --quiet --locked -p wasmlens --bin wasmlens -p wasmlens-test-support --example otlp-sink
+  echo "bench.sh: wasmlens built after $((SECONDS / 60)) min $((SECONDS % 60)) s" >&2
   python3 scripts/bench.py --smoke --wasmlens target/debug/wasmlens --out target/BENCHMARKS.smoke.md
   exec python3 scripts/compare.py --smoke --wasmlens target/debug/wasmlens B C OTEL_TRACES_SAMPLER=always_off
 fi
