@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 /// The connection a request came on. The attribute values that stay the same for its
 /// requests (the client's address; the `Host` and `User-Agent` a client sends every
-/// time) are made for the first request that is traced, not for each.
+/// time) are made for the first request that is traced, not for each. They are shared
+/// (`Arc<str>`): an owned string's value would be copied into a new allocation for each
+/// request's span.
 pub(crate) struct Connection {
     peer: SocketAddr,
     local: SocketAddr,
@@ -31,7 +33,7 @@ impl Connection {
 
     pub(crate) fn client_address(&self) -> StringValue {
         self.client_address
-            .get_or_init(|| self.peer.ip().to_string().into())
+            .get_or_init(|| shared(self.peer.ip().to_string()))
             .clone()
     }
 
@@ -48,21 +50,26 @@ impl Connection {
                     .host()
                     .trim_start_matches('[')
                     .trim_end_matches(']');
-                Some((host.to_owned().into(), port))
+                Some((shared(host), port))
             })
         });
         named.unwrap_or_else(|| {
             let address = self
                 .local_address
-                .get_or_init(|| self.local.ip().to_string().into());
+                .get_or_init(|| shared(self.local.ip().to_string()));
             (address.clone(), local_port)
         })
     }
 
     pub(crate) fn user_agent(&self, agent: &HeaderValue) -> Option<StringValue> {
         self.user_agent
-            .get(agent, |agent| Some(agent.to_str().ok()?.to_owned().into()))
+            .get(agent, |agent| Some(shared(agent.to_str().ok()?)))
     }
+}
+
+/// A value its clones share, without copying it.
+fn shared(text: impl Into<std::sync::Arc<str>>) -> StringValue {
+    StringValue::from(text.into())
 }
 
 /// What a header's value became the first time a request on the connection sent it,

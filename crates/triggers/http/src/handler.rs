@@ -183,7 +183,8 @@ impl Handler {
             }
         }
         let start = SpanStart::new(span::HTTP_RESPONSE, SpanKind::Internal);
-        let response_span = tracer.start(&cx, start, Vec::new);
+        // Room for the two attributes `RequestEnd::finish` sets.
+        let response_span = tracer.start(&cx, start, || Vec::with_capacity(2));
         let end = RequestEnd {
             response: cx.with_span(response_span),
             request: cx,
