@@ -116,8 +116,10 @@ impl<T: WasiView + 'static> Capability<T> for Wasi {
         let granted = config
             .env
             .iter()
-            .filter(|(key, _)| !host_env.iter().any(|(k, _)| k == key));
-        for (key, value) in granted.chain(&host_env) {
+            .filter(|(key, _)| !host_env.iter().any(|(k, _)| k == key))
+            .map(|(key, value)| (key.as_str(), value.as_str()));
+        let host = host_env.iter().map(|(key, value)| (*key, value.as_str()));
+        for (key, value) in granted.chain(host) {
             builder.env(key, value);
         }
         let output = |stream| {
