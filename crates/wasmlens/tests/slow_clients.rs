@@ -100,16 +100,22 @@ async fn one_request(stream: &mut TcpStream) {
         .await
         .unwrap();
     let mut response = Vec::new();
-    let mut buf = [0; 256];
-    while !response.ends_with(b"0\r\n\r\n") {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert!(
-            n > 0,
-            "closed mid-response: {:?}",
-            String::from_utf8_lossy(&response)
-        );
-        response.extend_from_slice(&buf[..n]);
-    }
+    let read = async {
+        let mut buf = [0; 256];
+        // The last chunk, after the head's end or a chunk's.
+        while !response.ends_with(b"\r\n0\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed mid-response: {:?}",
+                String::from_utf8_lossy(&response)
+            );
+            response.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("no whole response in time");
     assert!(
         response.starts_with(b"HTTP/1.1 200"),
         "{:?}",
