@@ -30,6 +30,11 @@ pub fn extract_from_env(
     propagator.extract(&MapCarrier(&mut carrier))
 }
 
+/// The variables [`guest_env`] may set. Where it sets any, the host's trace context
+/// replaces a granted one whole: a granted `TRACESTATE` must not go with the host's
+/// `TRACEPARENT`.
+pub const GUEST_ENV_NAMES: [&str; 2] = ["TRACEPARENT", "TRACESTATE"];
+
 /// `TRACEPARENT` and `TRACESTATE` for a guest whose work is the span `span`, so that a
 /// program it hands them to continues the trace: what the W3C propagator injects, named
 /// as the OpenTelemetry environment carrier names it, in that order, an empty trace state
@@ -43,10 +48,11 @@ pub fn guest_env(span: &SpanContext) -> Vec<(&'static str, String)> {
         return Vec::new();
     }
     let mut env = Vec::with_capacity(2);
-    env.push(("TRACEPARENT", traceparent(span)));
+    let [traceparent_name, tracestate_name] = GUEST_ENV_NAMES;
+    env.push((traceparent_name, traceparent(span)));
     let state = span.trace_state().header();
     if !state.is_empty() {
-        env.push(("TRACESTATE", state));
+        env.push((tracestate_name, state));
     }
     env
 }

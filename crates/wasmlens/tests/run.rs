@@ -96,6 +96,41 @@ async fn the_guest_sees_only_the_variables_it_is_given() {
     assert_eq!(granted, ["GREETING=hi", "FROM_HOST=host value"]);
 }
 
+/// A granted `TRACEPARENT` or `TRACESTATE` gives way to the host's trace context whole:
+/// the guest sees its own invocation's `TRACEPARENT`, and no trace state that would not go
+/// with it.
+#[tokio::test]
+async fn a_granted_trace_context_gives_way_to_the_hosts() {
+    let ran = run(
+        &[
+            "--env",
+            "TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "--env",
+            "TRACESTATE=granted=1",
+            "--env",
+            "GREETING=hi",
+            &command(),
+            "env",
+        ],
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    let traceparents: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("TRACEPARENT="))
+        .collect();
+    assert_eq!(traceparents.len(), 1, "{lines:?}");
+    assert!(!traceparents[0].contains("0af7651916cd43dd"), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("TRACESTATE=")),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"GREETING=hi"), "{lines:?}");
+}
+
 #[tokio::test]
 async fn failures_and_limits_end_with_a_one_line_reason() {
     let cases: [(&[&str], &str); 4] = [

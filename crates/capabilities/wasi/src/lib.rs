@@ -113,10 +113,14 @@ impl<T: WasiView + 'static> Capability<T> for Wasi {
             false => Vec::new(),
         };
         let mut builder = WasiCtxBuilder::new();
+        // The host's trace context replaces a granted one whole, `TRACESTATE` included
+        // when the host has none (it would not go with the host's `TRACEPARENT`).
+        let replaced =
+            |key: &str| !host_env.is_empty() && propagation::GUEST_ENV_NAMES.contains(&key);
         let granted = config
             .env
             .iter()
-            .filter(|(key, _)| !host_env.iter().any(|(k, _)| k == key))
+            .filter(|(key, _)| !replaced(key))
             .map(|(key, value)| (key.as_str(), value.as_str()));
         let host = host_env.iter().map(|(key, value)| (*key, value.as_str()));
         for (key, value) in granted.chain(host) {
