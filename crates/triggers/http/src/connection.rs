@@ -67,8 +67,8 @@ impl Connection {
     }
 }
 
-/// A value its clones share, without copying it.
-fn shared(text: impl Into<std::sync::Arc<str>>) -> StringValue {
+/// An attribute value its clones share (a reference count), without copying it.
+pub(crate) fn shared(text: impl Into<std::sync::Arc<str>>) -> StringValue {
     StringValue::from(text.into())
 }
 

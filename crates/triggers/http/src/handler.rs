@@ -3,7 +3,7 @@
 
 use crate::answer::{HostAnswer, head_size};
 use crate::body::{ObservedBody, RequestEnd, ResponseBody};
-use crate::connection::Connection;
+use crate::connection::{Connection, shared};
 use crate::metrics::HttpMetrics;
 use crate::proxy::ProxyComponent;
 use crate::slots::Slots;
@@ -88,7 +88,7 @@ impl Handler {
                 };
                 let template = wasmlens_telemetry::names::http_route(&prefix);
                 // Shared, not copied: cloning it per request costs a reference count.
-                let template = opentelemetry::StringValue::from(Arc::<str>::from(template));
+                let template = shared(template);
                 Routed {
                     route_attr: KeyValue::new(attr::HTTP_ROUTE, template),
                     prefix,
